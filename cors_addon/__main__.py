@@ -1,0 +1,3 @@
+from cors_addon.cli import run
+
+run()

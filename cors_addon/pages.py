@@ -1,0 +1,106 @@
+"""Which page load each exchange belongs to.
+
+Browser HARs say it with ``pages``/``pageref``. Proxy captures (mitmproxy's
+``pages: []``, live flows) do not, so page loads are inferred from top-level document
+navigations (``Sec-Fetch-Dest: document`` + ``Sec-Fetch-Mode: navigate``) and each
+later request is given to the page its ``Referer`` names, else to the newest page.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from dataclasses import dataclass, field
+
+from cors_addon.exchange import Exchange
+from cors_addon.sources.har import parse_time
+
+IMPLICIT_PAGE = "page_0"
+MAX_REMEMBERED_URLS = 4096
+
+
+@dataclass(slots=True)
+class PageTally:
+    id: str
+    url: str
+    started: float = 0.0
+    requests: int = 0
+    cross_origin: int = 0
+    preflights: int = 0
+    redundant_preflights: int = 0
+    blocked: int = 0
+    preflight_time_ms: float = 0.0
+    avoidable_time_ms: float = 0.0
+    what_if: dict[str, dict[str, float]] = field(default_factory=dict)
+
+    def as_dict(self) -> dict:
+        return {
+            "id": self.id,
+            "url": self.url,
+            "requests": self.requests,
+            "cross_origin_requests": self.cross_origin,
+            "preflights": self.preflights,
+            "redundant_preflights": self.redundant_preflights,
+            "blocked": self.blocked,
+            "preflight_time_ms": round(self.preflight_time_ms, 1),
+            "avoidable_time_ms": round(self.avoidable_time_ms, 1),
+            "what_if": {
+                k: {"preflights_saved": int(v["preflights_saved"]), "time_saved_ms": round(v["time_saved_ms"], 1)}
+                for k, v in self.what_if.items()
+            },
+        }
+
+
+def is_navigation(ex: Exchange) -> bool:
+    dest = (ex.request_headers.get("sec-fetch-dest") or "").lower()
+    mode = (ex.request_headers.get("sec-fetch-mode") or "").lower()
+    if dest or mode:
+        return dest == "document" and mode == "navigate"
+    return ex.resource_type == "document" and ex.method == "GET"
+
+
+class PageTracker:
+    def __init__(self, declared: list[dict] | None = None) -> None:
+        self.pages: dict[str, PageTally] = {}
+        self._by_url: OrderedDict[str, str] = OrderedDict()
+        self._current: str | None = None
+        self._declared = bool(declared)
+        for page in declared or []:
+            pid = str(page.get("id"))
+            started = parse_time(page.get("startedDateTime")) or 0.0
+            self.pages[pid] = PageTally(pid, str(page.get("title") or pid), started)
+
+    def assign(self, ex: Exchange) -> str:
+        """Give ``ex`` its page; call in *start* order, before analysis."""
+        ex.pageref = self.page_for(ex)
+        return ex.pageref
+
+    def page_for(self, ex: Exchange) -> str:
+        if self._declared and ex.pageref in self.pages:
+            return ex.pageref  # type: ignore[return-value]
+        if ex.pageref and not self._declared:
+            return self._ensure(ex.pageref, ex.pageref, ex.started)
+        if is_navigation(ex):
+            pid = f"page_{len(self.pages) + (0 if IMPLICIT_PAGE in self.pages else 1)}"
+            while pid in self.pages:
+                pid += "_"
+            self._ensure(pid, ex.url, ex.started)
+            self._remember(ex.url, pid)
+            self._current = pid
+            return pid
+        referer = ex.request_headers.get("referer")
+        if referer and referer in self._by_url:
+            return self._by_url[referer]
+        if self._current is None:
+            self._current = self._ensure(IMPLICIT_PAGE, referer or "(no navigation recorded)", ex.started)
+        return self._current
+
+    def _ensure(self, pid: str, url: str, started: float) -> str:
+        if pid not in self.pages:
+            self.pages[pid] = PageTally(pid, url, started)
+        return pid
+
+    def _remember(self, url: str, pid: str) -> None:
+        self._by_url[url] = pid
+        self._by_url.move_to_end(url)
+        if len(self._by_url) > MAX_REMEMBERED_URLS:
+            self._by_url.popitem(last=False)

@@ -1,0 +1,58 @@
+"""Markdown for a pull-request comment: the numbers a reviewer needs and the fixes.
+
+Everything that came from traffic is escaped: a recorded header must not be able to
+add a link, an image or a table row to the comment.
+"""
+
+from __future__ import annotations
+
+import re
+
+from cors_addon.analyzer import Report
+
+_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|<>~])")
+
+
+def md(text: object) -> str:
+    """Escape Markdown and inline HTML, and keep a value on one table row."""
+    value = str(text).replace("\r", " ").replace("\n", " ")
+    value = value.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    return _SPECIAL.sub(r"\\\1", value)
+
+
+def code(text: object) -> str:
+    value = str(text).replace("\n", " ").replace("`", "'")
+    return f"`{value}`"
+
+
+def render_report(path: str, report: Report) -> str:
+    s = report.summary
+    out = [
+        f"### CORS audit: {code(path)}",
+        "",
+        f"Engine **{s['engine']}**: {s['pages']} pages, {s['cross_origin_requests']} cross-origin requests, "
+        f"**{s['preflights']} preflights** ({s['redundant_preflights']} redundant), "
+        f"**{s['blocked']} blocked**; {s['preflight_time_ms']:,.0f} ms in preflights, "
+        f"{s['avoidable_time_ms']:,.0f} ms avoidable.",
+        "",
+        "| page | requests | preflights | redundant | blocked | preflight ms | avoidable ms |",
+        "|---|---:|---:|---:|---:|---:|---:|",
+    ]
+    for p in report.pages:
+        out.append(
+            f"| {code(p.url)} | {p.requests} | {p.preflights} | {p.redundant_preflights} | {p.blocked} "
+            f"| {p.preflight_time_ms:,.0f} | {p.avoidable_time_ms:,.0f} |"
+        )
+    if report.findings:
+        out += ["", "| severity | finding | API origin | flows | fix |", "|---|---|---|---:|---|"]
+        for f in report.findings:
+            out.append(f"| {f['severity']} | {code(f['id'])} | {code(f['scope'])} | {f['count']} | {code(f['fix']['header'])} |")
+    for name, v in s["what_if"].items():
+        seconds = name.removeprefix("max_age_")
+        out.append(f"\nWith `Access-Control-Max-Age: {seconds}`: {v['preflights_saved']} preflights "
+                   f"and {v['time_saved_ms']:,.0f} ms saved.")
+    return "\n".join(out)
+
+
+def render_markdown(reports: list[tuple[str, Report]]) -> str:
+    return "\n\n".join(render_report(path, report) for path, report in reports) + "\n"
