@@ -148,7 +148,9 @@ class CorsAddon:
         self._live[f.id] = f
         if len(self._live) > MAX_LIVE_FLOWS:
             self._live.popitem(last=False)
-        self.analyzer.add(flow_to_exchange(f, self._completed))
+        ex = flow_to_exchange(f, self._completed)
+        ex.pageref = f.metadata.get(PAGE_METADATA_KEY)
+        self.analyzer.add(ex)
         self._completed += 1
 
     # -- results -----------------------------------------------------------------

@@ -127,6 +127,9 @@ class _Preflight:
     include: CorsFailure | PreflightAnswer | None
     entry: CacheEntry | None = None
     early_blocked: bool = False
+    parallel: list[str] = field(default_factory=list)
+    repeats: dict[bool, tuple[CacheEntry, str]] = field(default_factory=dict)
+    per_url: tuple[str, str, str] | None = None
 
     @property
     def origin_scope(self) -> str:
@@ -251,7 +254,7 @@ class Analyzer:
             self.answers.store(origin, ex.url, p.entry)
             self._remember_template(origin, ex.url, p.entry)
         self._run_what_if(p, tally)
-        key = (ex.url, method)
+        key = (ex.url, method.upper())
         self._pending.setdefault(key, []).append(p)
         self._pending_order.append(p)
         if not isinstance(omit, PreflightAnswer) and not isinstance(include, PreflightAnswer):
@@ -262,73 +265,96 @@ class Analyzer:
                 self.on_blocked(result)
 
     def _judge_redundancy(self, p: _Preflight, page: str, tally: PageTally) -> None:
+        """Work out, at the moment the preflight was sent, whether the same question
+        had already been answered, for either credentials mode: which mode applies is
+        only known once the request it authorised is seen (:meth:`_settle`)."""
         ex, at = p.ex, p.ex.wire_start
         key = (p.origin, ex.url)
-        signature = (p.method, tuple(p.headers))
         recent = self._recent.setdefault(key, deque(maxlen=8))
-        parallel = [r for r in recent if r[0] <= at < r[1] and r[2:4] == (p.method, signature[1])]
-        recent.append((ex.wire_start, ex.ended, p.method, signature[1], ex.id))
+        p.parallel = [r[4] for r in recent if r[0] <= at < r[1] and r[2:4] == (p.method, tuple(p.headers))]
+        recent.append((ex.wire_start, ex.ended, p.method, tuple(p.headers), ex.id))
         self._recent.move_to_end(key)
         if len(self._recent) > 4096:
             self._recent.popitem(last=False)
-        earlier = self._allowed_before(p, at)
-        if earlier is None:
-            if parallel:
-                p.result.notes.append("parallel: sent before an identical preflight was answered")
-                self._record("parallel-preflights", p.origin_scope, p.result, extra_flows=[r[4] for r in parallel])
-            else:
-                self._check_per_url(p)
-            return
-        lookup = self.cache.lookup(p.origin, ex.url, p.method, p.headers, False, at)
-        if _bypasses_cache(ex):
-            cause = "cache-bypassed"
-        elif lookup.hit:
-            cause = "repeat-within-max-age"
-        elif lookup.reason == "expired" and lookup.entry is not None:
-            cause = MAX_AGE_CAUSES[lookup.entry.max_age.reason]
-        elif lookup.reason in ("wildcard-authorization", "wildcard-not-cached", "url-too-long"):
-            cause = lookup.reason
-        elif lookup.reason == "not-covered" and self.engine.replaces_entries:
-            cause = "entry-replaced"
-        elif lookup.reason == "not-covered":
-            cause = MAX_AGE_CAUSES[earlier.max_age.reason]
-        else:
-            cause = "repeat-within-max-age"
-        p.result.redundant = True
-        p.result.cause = cause
-        p.result.notes.append(f"same question answered by {earlier.preflight_id} {at - earlier.stored_at:.1f}s earlier")
-        tally.redundant_preflights += 1
-        tally.avoidable_time_ms += ex.duration_ms
-        f = self._record("redundant-" + cause, p.origin_scope, p.result)
-        f.methods.update(earlier.answer.methods - {"*"} | {p.method})
-        f.headers.update(earlier.answer.headers - {"*"} | set(p.headers))
+        for credentials in (False, True):
+            earlier = self._allowed_before(p, at, credentials)
+            if earlier is not None:
+                p.repeats[credentials] = (earlier, self._repeat_cause(p, earlier, credentials))
+        if not p.parallel and not p.repeats:
+            p.per_url = self._check_per_url(p)
 
-    def _allowed_before(self, p: _Preflight, at: float) -> CacheEntry | None:
+    def _repeat_cause(self, p: _Preflight, earlier: CacheEntry, credentials: bool) -> str:
+        if _bypasses_cache(p.ex):
+            return "cache-bypassed"
+        lookup = self.cache.lookup(p.origin, p.ex.url, p.method, p.headers, credentials, p.ex.wire_start)
+        if lookup.hit:
+            return "repeat-within-max-age"
+        if lookup.reason == "expired" and lookup.entry is not None:
+            return MAX_AGE_CAUSES[lookup.entry.max_age.reason]
+        if lookup.reason in ("wildcard-authorization", "wildcard-not-cached", "url-too-long"):
+            return lookup.reason
+        if lookup.reason == "not-covered" and self.engine.replaces_entries:
+            return "entry-replaced"
+        if lookup.reason == "not-covered":
+            return MAX_AGE_CAUSES[earlier.max_age.reason]
+        return "repeat-within-max-age"
+
+    def _settle(self, p: _Preflight) -> None:
+        """Record the preflight's redundancy under the credentials mode of the request
+        it authorised: an uncredentialed answer cannot serve a credentialed request, so
+        asking again for one is not redundant (Fetch #cors-preflight-cache, match)."""
+        repeat = p.repeats.get(p.result.credentials == "include")
+        if repeat is not None:
+            earlier, cause = repeat
+            tally = self.pages.pages[p.result.page]
+            p.result.redundant = True
+            p.result.cause = cause
+            gap = p.ex.wire_start - earlier.stored_at
+            p.result.notes.append(f"same question answered by {earlier.preflight_id} {gap:.1f}s earlier")
+            tally.redundant_preflights += 1
+            tally.avoidable_time_ms += p.ex.duration_ms
+            f = self._record("redundant-" + cause, p.origin_scope, p.result)
+            f.methods.update(earlier.answer.methods - {"*"} | {p.method})
+            f.headers.update(earlier.answer.headers - {"*"} | set(p.headers))
+        elif p.parallel:
+            p.result.notes.append("parallel: sent before an identical preflight was answered")
+            self._record("parallel-preflights", p.origin_scope, p.result, extra_flows=p.parallel)
+        elif p.per_url:
+            fid, url, other = p.per_url
+            p.result.notes.append(f"same endpoint as {url}: the preflight cache is keyed by full URL")
+            self._record(fid, p.origin_scope, p.result, extra_flows=[other])
+
+    def _finish_preflight(self, p: _Preflight, *, record: bool = True) -> None:
+        self._settle(p)
+        self._finish(p.result, record=record)
+
+    def _allowed_before(self, p: _Preflight, at: float, credentials: bool) -> CacheEntry | None:
         """The newest earlier successful answer for this origin and URL that already
-        allowed this method and these headers: the browser asked the same question again."""
-        history = self.answers.history(p.origin, p.ex.url, False)
+        allowed this method and these headers (and, for a credentialed request, was
+        itself credentialed): the browser asked the same question again."""
+        history = self.answers.history(p.origin, p.ex.url, credentials)
         for entry in reversed(history):
             if entry.stored_at > at or at - entry.stored_at > REDUNDANCY_HORIZON:
+                continue
+            if credentials and not entry.answer.credentials:
                 continue
             if _answer_allows(entry.answer, p.method, p.headers, self.engine):
                 return entry
         return None
 
-    def _check_per_url(self, p: _Preflight) -> None:
+    def _check_per_url(self, p: _Preflight) -> tuple[str, str, str] | None:
         """Preflights whose URLs differ only by query or an id-like path segment: a
         per-origin cache would have answered them, the per-URL one cannot."""
-        tkey = (p.origin, url_template(p.ex.url))
-        seen = self._templates.get(tkey)
+        seen = self._templates.get((p.origin, url_template(p.ex.url)))
         if seen is None:
-            return
+            return None
         url, entry = seen
         if url == p.ex.url or p.ex.wire_start - entry.stored_at > self.engine.cap:
-            return
+            return None
         if not _answer_allows(entry.answer, p.method, p.headers, self.engine):
-            return
+            return None
         fid = "cache-busting-parameter" if _differs_by_cache_buster(url, p.ex.url) else "per-url-cache-key"
-        p.result.notes.append(f"same endpoint as {url}: the preflight cache is keyed by full URL")
-        self._record(fid, p.origin_scope, p.result, extra_flows=[entry.preflight_id])
+        return fid, url, entry.preflight_id
 
     def _remember_template(self, origin: str, url: str, entry: CacheEntry) -> None:
         tkey = (origin, url_template(url))
@@ -359,7 +385,7 @@ class Analyzer:
     def _add_request(self, ex: Exchange, page: str, tally: PageTally) -> None:
         hdrs = ex.request_headers
         p = self._paired.pop(ex.id, None)
-        origin = p.origin if p else hdrs.get("origin")
+        origin = hdrs.get("origin") or (p.origin if p else None)
         target = origin_of(ex.url)
         fetch_mode = (hdrs.get("sec-fetch-mode") or "").lower()
         if origin is None or origin == target:
@@ -405,25 +431,30 @@ class Analyzer:
         preflight answered before the request left; never by connection, since
         preflights go uncredentialed on their own connections. Among candidates, one
         whose verdict agrees with what happened to the request wins, then the closest
-        in time (a failed preflight, then a retry that passed, then the request)."""
-        candidates = self._pending.get((ex.url, ex.method))
+        in time (a failed preflight, then a retry that passed, then the request).
+        After a cross-origin redirect Firefox sends the new preflight with the page's
+        origin but the request itself with ``Origin: null`` (seen in the browser lab),
+        so a tainted request may pair with a preflight of another origin."""
+        key = (ex.url, ex.method.upper())
+        candidates = self._pending.get(key)
         if not candidates:
             return None
         sent = ex.has_response
         best, best_rank = None, None
         for p in candidates:
-            if origin_hdr is not None and p.origin != origin_hdr:
+            same_origin = origin_hdr is None or p.origin == origin_hdr
+            if not same_origin and origin_hdr != "null":
                 continue
             if p.ex.started > ex.wire_start + PAIRING_TOLERANCE:
                 continue
             agrees = (not p.early_blocked) == sent
-            rank = (not agrees, abs(ex.wire_start - p.ex.ended))
+            rank = (not same_origin, not agrees, abs(ex.wire_start - p.ex.ended))
             if best_rank is None or rank < best_rank:
                 best, best_rank = p, rank
         if best is not None:
             candidates.remove(best)
             if not candidates:
-                del self._pending[(ex.url, ex.method)]
+                del self._pending[key]
         return best
 
     def _pair(self, p: _Preflight, ex: Exchange, result: FlowResult, tally: PageTally) -> None:
@@ -445,14 +476,14 @@ class Analyzer:
                     pr.credentials = result.credentials = "include"
                     pr.notes.append("fails only with credentials: 'include'")
                 pr.never_sent = True
-                self._finish(pr, record=False)
+                self._finish_preflight(p, record=False)
             elif not p.ex.has_response:
                 self._set_blocked(result, None, p.ex)
-                self._finish(pr, record=False)
+                self._finish_preflight(p, record=False)
             else:
                 result.verdict = "unknown"
                 result.message = ex.error or "no response"
-                self._finish(pr, record=False)
+                self._finish_preflight(p, record=False)
             return
         if p.early_blocked:
             pr.verdict, pr.cors_error, pr.failed_parameter, pr.never_sent = "ok", None, None, False
@@ -463,7 +494,7 @@ class Analyzer:
         elif result.credentials == "include" and p.entry is not None:
             p.entry.answer = PreflightAnswer(p.entry.answer.methods, p.entry.answer.headers, True)
         pr.credentials = result.credentials
-        self._finish(pr, record=False)
+        self._finish_preflight(p, record=False)
 
     def _judge_response(self, ex: Exchange, result: FlowResult, origin: str, p: _Preflight | None) -> None:
         """The CORS check on the actual response (and on each redirect response): a
@@ -486,8 +517,6 @@ class Analyzer:
                     result.notes.append("fails only with credentials: 'include'")
         if failure is None and is_redirect(ex.status, ex.response_headers):
             failure = check_redirect_location(ex.response_headers.get("location"))
-            if failure:
-                failure = CorsFailure(failure.error, ex.response_headers.get("location"))
         if failure is not None:
             self._set_blocked(result, failure, ex)
 
@@ -547,12 +576,13 @@ class Analyzer:
         blocked one was never sent; a passing one is reported as not followed."""
         while self._pending_order and self._pending_order[0].ex.ended < horizon:
             p = self._pending_order.popleft()
-            bucket = self._pending.get((p.ex.url, p.method))
+            key = (p.ex.url, p.method.upper())
+            bucket = self._pending.get(key)
             if not bucket or p not in bucket:
                 continue
             bucket.remove(p)
             if not bucket:
-                del self._pending[(p.ex.url, p.method)]
+                del self._pending[key]
             self._finish_unfollowed(p)
 
     def _finish_unfollowed(self, p: _Preflight) -> None:
@@ -562,12 +592,12 @@ class Analyzer:
             tally.blocked += 1
             if not r.credentials and isinstance(p.include, CorsFailure) and p.include != p.omit and p.omit:
                 r.notes.append(f"with credentials: 'include' it fails as {p.include.error}")
-            self._finish(r)
+            self._finish_preflight(p)
         elif isinstance(p.include, CorsFailure) and origin_of(p.ex.url) not in self._cors_targets:
             r.verdict = "unknown"
             r.message = "no request followed, and the recording holds no request to this origin (filtered export?)"
             r.notes.append(f"passes without credentials; with credentials: 'include' it fails as {p.include.error}")
-            self._finish(r)
+            self._finish_preflight(p)
         elif isinstance(p.include, CorsFailure):
             self._set_blocked(r, p.include, p.ex)
             r.never_sent = True
@@ -576,12 +606,12 @@ class Analyzer:
             tally.blocked += 1
             if self.on_blocked:
                 self.on_blocked(r)
-            self._finish(r)
+            self._finish_preflight(p)
         else:
             r.verdict = "unknown"
             r.message = "the preflight passed but no request followed"
             self._record("preflight-not-followed", p.origin_scope, r)
-            self._finish(r)
+            self._finish_preflight(p)
 
     # -- results -----------------------------------------------------------------
 

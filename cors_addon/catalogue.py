@@ -38,13 +38,13 @@ CONSOLE_TEXT = {
     "InvalidAllowOriginValue": "The 'Access-Control-Allow-Origin' header contains the invalid value '{param}'.",
     "AllowOriginMismatch": "The 'Access-Control-Allow-Origin' header has a value '{param}' that is not equal to the supplied origin.",
     "InvalidAllowCredentials": "The value of the 'Access-Control-Allow-Credentials' header in the response is '{param}' which must be 'true' when the request's credentials mode is 'include'.",
+    "RedirectContainsCredentials": "Redirect location contains a username and password, which is disallowed for cross-origin requests.",
     "PreflightInvalidStatus": "It does not have HTTP ok status.",
     "PreflightDisallowedRedirect": "Redirect is not allowed for a preflight request.",
     "InvalidAllowMethodsPreflightResponse": "Cannot parse Access-Control-Allow-Methods response header field in preflight response.",
     "InvalidAllowHeadersPreflightResponse": "Cannot parse Access-Control-Allow-Headers response header field in preflight response.",
     "MethodDisallowedByPreflightResponse": "Method {param} is not allowed by Access-Control-Allow-Methods in preflight response.",
     "HeaderDisallowedByPreflightResponse": "Request header field {param} is not allowed by Access-Control-Allow-Headers in preflight response.",
-    "RedirectContainsCredentials": "Redirect location '{param}' contains a username and password, which is disallowed for cross-origin requests.",
 }
 
 

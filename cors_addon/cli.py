@@ -19,7 +19,6 @@ from cors_addon.errors import (
     EXIT_INPUT,
     EXIT_OK,
     EXIT_OUTPUT,
-    EXIT_USAGE,
     RecordingError,
 )
 from cors_addon.sources.load import Recording, expand_paths, load_recording

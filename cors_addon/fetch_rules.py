@@ -205,7 +205,10 @@ def parse_request_header_names(value: str | None) -> list[str]:
 @dataclass(frozen=True, slots=True)
 class CorsFailure:
     """A failed check, named as Chromium's ``network::mojom::CorsError`` (and CDP's
-    ``Network.CorsError``) so users can match it with DevTools."""
+    ``Network.CorsError``) so users can match it with DevTools. ``parameter`` is what
+    Chromium reports as ``failedParameter``: the offending Allow-Origin or
+    Allow-Credentials value, the method or the header name; nothing for status,
+    list-parsing and redirect errors (verified against CDP in the browser lab)."""
 
     error: str
     parameter: str | None = None
@@ -234,7 +237,7 @@ def check_access(
     if credentials:
         allow_credentials = headers.combined("access-control-allow-credentials")
         if allow_credentials != "true":
-            return CorsFailure(prefix + "InvalidAllowCredentials", allow_credentials or "")
+            return CorsFailure(prefix + "InvalidAllowCredentials", allow_credentials)
     return None
 
 
@@ -287,19 +290,13 @@ def check_preflight(
     if failure:
         return failure
     if not 200 <= status <= 299:
-        return CorsFailure("PreflightInvalidStatus", str(status))
+        return CorsFailure("PreflightInvalidStatus")
     methods = parse_header_list(headers.combined("access-control-allow-methods"))
     if methods is None:
-        return CorsFailure(
-            "InvalidAllowMethodsPreflightResponse",
-            headers.combined("access-control-allow-methods"),
-        )
+        return CorsFailure("InvalidAllowMethodsPreflightResponse")
     names = parse_header_list(headers.combined("access-control-allow-headers"))
     if names is None:
-        return CorsFailure(
-            "InvalidAllowHeadersPreflightResponse",
-            headers.combined("access-control-allow-headers"),
-        )
+        return CorsFailure("InvalidAllowHeadersPreflightResponse")
     lowered = frozenset(n.lower() for n in names)
     answer = PreflightAnswer(frozenset(methods), lowered, credentials)
     if not method_allowed(answer, method, wildcard=not credentials):

@@ -1,7 +1,6 @@
 """The mitmproxy addon, with mitmproxy's own test helpers and a real mitmdump."""
 
 import json
-import os
 import pathlib
 import subprocess
 import sys

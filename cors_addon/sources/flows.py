@@ -12,6 +12,8 @@ from cors_addon.exchange import Exchange
 from cors_addon.headers import Headers
 
 PAGE_METADATA_KEY = "cors_page"
+"""Where the live addon notes a flow's page load. Saved ``.mitm`` files keep metadata,
+but a recording is re-paged from its navigations, never from an earlier run's ids."""
 
 
 def flow_to_exchange(flow: Any, index: int = -1) -> Exchange:
@@ -37,7 +39,6 @@ def flow_to_exchange(flow: Any, index: int = -1) -> Exchange:
         wire_start=started,
         ended=ended,
         duration_ms=(ended - started) * 1000,
-        pageref=flow.metadata.get(PAGE_METADATA_KEY),
         http_version=req.http_version,
         source_index=index,
     )
