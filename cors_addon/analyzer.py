@@ -171,6 +171,8 @@ class Analyzer:
         """Every successful answer, whether or not the engine cached it: redundancy
         asks whether the same question was already answered."""
         self._cors_targets: set[str] = set()
+        self._echoed: OrderedDict[str, set[str]] = OrderedDict()
+        self._allow_origins: OrderedDict[str, tuple[set[str], str]] = OrderedDict()
         self.flows: list[FlowResult] = []
         self.findings: dict[tuple[str, str], _Finding] = {}
         self.kinds: dict[str, int] = {}
@@ -236,6 +238,7 @@ class Analyzer:
                 )
                 for cred in (False, True)
             )
+            self._check_security(ex, origin, result)
         else:
             omit = include = None
         p = _Preflight(ex, result, origin, method, requested, omit, include)
@@ -365,14 +368,16 @@ class Analyzer:
 
     def _run_what_if(self, p: _Preflight, tally: PageTally) -> None:
         """Replay this preflight against a cache whose answers carried Max-Age ``s``:
-        would the browser have skipped it? Failed answers and cache bypasses cannot be
-        fixed by Max-Age and are never counted as saved."""
+        would the browser have skipped it? Failed answers, cache bypasses and repeats
+        the real answer already covered cannot be fixed by Max-Age and are never
+        counted as saved."""
         if p.entry is None or _bypasses_cache(p.ex):
             return
+        already_cached = self.cache.lookup(p.origin, p.ex.url, p.method, p.headers, False, p.ex.wire_start).hit
         for name, (seconds, cache) in self._what_if.items():
             hit = cache.lookup(p.origin, p.ex.url, p.method, p.headers, False, p.ex.wire_start).hit
             slot = tally.what_if.setdefault(name, {"preflights_saved": 0, "time_saved_ms": 0.0})
-            if hit:
+            if hit and not already_cached:
                 slot["preflights_saved"] += 1
                 slot["time_saved_ms"] += p.ex.duration_ms
                 continue
@@ -414,6 +419,8 @@ class Analyzer:
                                  extra_flows=[lookup.entry.preflight_id])
             else:
                 self._record("preflight-not-recorded", _scope(origin, ex.url), result)
+        if ex.has_response:
+            self._check_security(ex, origin, result)
         if result.verdict != "blocked":
             self._judge_response(ex, result, origin, p)
             if result.verdict == "blocked" and result.kind == "simple" and not fetch_mode and not ex.error:
@@ -519,6 +526,37 @@ class Analyzer:
             failure = check_redirect_location(ex.response_headers.get("location"))
         if failure is not None:
             self._set_blocked(result, failure, ex)
+
+    # -- security ----------------------------------------------------------------
+
+    def _check_security(self, ex: Exchange, origin: str, result: FlowResult) -> None:
+        """Passive checks of what the answer trusts, on every CORS response. Each finding
+        has a more severe ``-credentials`` twin when Access-Control-Allow-Credentials is
+        true, because then the readable responses carry the user's session."""
+        allow = ex.response_headers.combined("access-control-allow-origin")
+        if allow is None or allow == "*":
+            return
+        scope = origin_of(ex.url)
+        suffix = "-credentials" if ex.response_headers.combined("access-control-allow-credentials") == "true" else ""
+        if allow == "null":
+            self._record("null-origin-allowed" + suffix, scope, result)
+        elif allow.lower().startswith("http://") and ex.url.lower().startswith("https://"):
+            self._record("insecure-origin-trusted" + suffix, scope, result)
+        if allow == origin and origin != "null":
+            echoed = _bounded_set(self._echoed, scope)
+            echoed.add(origin)
+            if len(echoed) >= 2:
+                self._record("origin-reflected" + suffix, scope, result)
+        values, first = self._allow_origins.get(scope) or (set(), ex.id)
+        if len(values) < 16:
+            values.add(allow)
+        self._allow_origins[scope] = (values, first)
+        self._allow_origins.move_to_end(scope)
+        if len(self._allow_origins) > MAX_SCOPES:
+            self._allow_origins.popitem(last=False)
+        vary = {v.strip().lower() for v in ",".join(ex.response_headers.get_all("vary")).split(",")}
+        if len(values) >= 2 and not vary & {"origin", "*"}:
+            self._record("missing-vary-origin" + suffix, scope, result, extra_flows=[first])
 
     # -- bookkeeping -------------------------------------------------------------
 
@@ -630,6 +668,23 @@ def is_preflight(ex: Exchange) -> bool:
     """OPTIONS with ``Access-Control-Request-Method`` (#cors-preflight-request); the
     ``Origin`` header is usually there too but some Firefox versions omit it."""
     return ex.method == "OPTIONS" and "access-control-request-method" in ex.request_headers
+
+
+MAX_SCOPES = 4096
+
+
+def _bounded_set(table: OrderedDict[str, set[str]], key: str, limit: int = 16) -> set[str]:
+    """A per-API-origin set that never grows past ``limit`` items, in a table that
+    forgets the least recently seen API origins: long sessions stay bounded."""
+    values = table.get(key)
+    if values is None:
+        values = table[key] = set()
+        if len(table) > MAX_SCOPES:
+            table.popitem(last=False)
+    table.move_to_end(key)
+    if len(values) >= limit:
+        values.pop()
+    return values
 
 
 def _bypasses_cache(ex: Exchange) -> bool:

@@ -117,9 +117,6 @@ for _type in (
     FindingType("preflight-network-error", "error", "Preflight failed at the network level",
                 "The OPTIONS request got no HTTP response (connection refused, reset, offline), so the real request was never sent.",
                 "Fetch #cors-preflight-fetch (network error)", "Make the API reachable and answer OPTIONS", None),
-    FindingType("credentials-dependent", "warning", "Passes only without credentials",
-                "The answer satisfies a request without credentials but fails with credentials mode 'include'; no follow-up request was seen, so the browser most likely used 'include'.",
-                "Fetch #cors-check (credentials)", "Access-Control-Allow-Origin: {origin} + Access-Control-Allow-Credentials: true", "origin"),
     FindingType("preflight-not-followed", "info", "Preflight passed but no request followed",
                 "Our rules say the answer allows the request, yet the browser did not send it (page closed, request aborted, or a rule this tool does not know).",
                 "Chromium sends the actual request right after a passing preflight", "Nothing to change on the server", None),
@@ -210,6 +207,28 @@ for _type in (
                 "The browser is the oracle", "Report the recording to cors-addon", None),
 ):
     FINDINGS[_type.id] = _type
+
+_SECURITY = (
+    ("origin-reflected", "Access-Control-Allow-Origin reflects any origin",
+     "The server echoed two or more different request origins back: it likely trusts whatever Origin it is sent, so any site can read these responses in its visitors' browsers.",
+     "Fetch #cors-protocol-and-credentials; PortSwigger 'CORS vulnerability with basic origin reflection'",
+     "Check Origin against an allow-list before echoing it"),
+    ("null-origin-allowed", "Access-Control-Allow-Origin: null",
+     "Sandboxed iframes, file: pages and redirect-tainted requests all send Origin: null, so trusting null trusts any of them.",
+     "Fetch #origin-header (opaque origins serialise as null)", "Never allow the origin 'null'"),
+    ("insecure-origin-trusted", "An http:// origin is trusted by an https:// API",
+     "A network attacker can inject script into the plain-HTTP origin and read the HTTPS API's responses through it.",
+     "Fetch #cors-check; MDN 'CORS: trusting insecure origins'", "Allow only https:// origins"),
+    ("missing-vary-origin", "Access-Control-Allow-Origin varies without Vary: Origin",
+     "The answer names different origins for different requests but does not say Vary: Origin, so an HTTP cache or CDN can serve one origin's answer to another (blocking it, or leaking it).",
+     "Fetch #cors-protocol-and-http-caches", "Vary: Origin"),
+)
+for _id, _title, _why, _basis, _fix in _SECURITY:
+    FINDINGS[_id] = FindingType(_id, "warning", _title, _why, _basis, _fix)
+    FINDINGS[_id + "-credentials"] = FindingType(
+        _id + "-credentials", "error", _title + ", with credentials",
+        _why + " With Access-Control-Allow-Credentials: true the responses carry the user's session.",
+        _basis, _fix)
 
 
 SNIPPETS: dict[str, dict[str, str]] = {

@@ -180,3 +180,34 @@ def test_what_if_max_age_replays_the_cache():
     assert w["max_age_15"]["preflights_saved"] == 2      # 10 (from 0) and 30 (from 20)
     assert w["max_age_7200"]["preflights_saved"] == 3
     assert report.summary["redundant_preflights"] == 3
+
+
+def test_security_findings_are_credential_aware():
+    https_api = "https://api.test/me"
+    seq = []
+    for i, origin in enumerate(("https://a.test", "https://b.test")):
+        seq.append(exchange("GET", https_api, start=i, origin=origin,
+                            response=(("Access-Control-Allow-Origin", origin), ("Access-Control-Allow-Credentials", "true"))))
+    seq.append(exchange("GET", https_api + "?n", start=3, origin="null", response=(("Access-Control-Allow-Origin", "null"),)))
+    seq.append(exchange("GET", https_api + "?h", start=4, origin="http://app.test",
+                        response=(("Access-Control-Allow-Origin", "http://app.test"), ("Vary", "Origin"))))
+    found = {(f["id"], f["severity"]) for f in run(seq).findings}
+    assert ("origin-reflected-credentials", "error") in found
+    assert ("null-origin-allowed", "warning") in found
+    assert ("insecure-origin-trusted", "warning") in found
+    assert ("missing-vary-origin-credentials", "error") in found
+
+
+def test_a_fixed_allow_origin_is_not_a_finding():
+    seq = [exchange("GET", URL, start=i, response=(("Access-Control-Allow-Origin", APP),)) for i in range(3)]
+    assert run(seq).findings == []
+
+
+def test_what_if_never_counts_repeats_the_real_answer_covered():
+    seq = []
+    for start in (0, 2):
+        seq.append(preflight(URL, "PUT", "", allow("PUT", max_age=600), start=start))
+        seq.append(exchange("PUT", URL, start=start + 0.03, response=allow()))
+    report = run(seq)
+    assert report.summary["redundant_preflights"] == 1
+    assert report.summary["what_if"]["max_age_7200"]["preflights_saved"] == 0
