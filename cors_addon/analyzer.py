@@ -665,9 +665,12 @@ def _scope(origin: str, url: str) -> str:
 
 
 def is_preflight(ex: Exchange) -> bool:
-    """OPTIONS with ``Access-Control-Request-Method`` (#cors-preflight-request); the
-    ``Origin`` header is usually there too but some Firefox versions omit it."""
-    return ex.method == "OPTIONS" and "access-control-request-method" in ex.request_headers
+    """OPTIONS with ``Access-Control-Request-Method`` (#cors-preflight-request), or one
+    Chrome's HAR marks ``_resourceType: "preflight"`` (its provisional headers can be
+    incomplete). ``Origin`` is usually there too but some Firefox versions omit it."""
+    if ex.method != "OPTIONS":
+        return False
+    return "access-control-request-method" in ex.request_headers or ex.resource_type == "preflight"
 
 
 MAX_SCOPES = 4096

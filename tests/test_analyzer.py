@@ -211,3 +211,10 @@ def test_what_if_never_counts_repeats_the_real_answer_covered():
     report = run(seq)
     assert report.summary["redundant_preflights"] == 1
     assert report.summary["what_if"]["max_age_7200"]["preflights_saved"] == 0
+
+
+def test_chrome_preflight_marker_counts_without_request_method():
+    p = preflight(URL, "PUT", "", allow("PUT"))
+    p.request_headers = type(p.request_headers)([("Origin", APP)])
+    p.resource_type = "preflight"
+    assert flows(run([p]))[p.id].kind == "preflight"
