@@ -24,8 +24,9 @@ from cors_addon.analyzer import Analyzer, FlowResult, Report
 from cors_addon.audit import analyze
 from cors_addon.catalogue import FINDINGS
 from cors_addon.engines import ENGINES, get_engine
+from cors_addon.exchange import Exchange
 from cors_addon.pages import PageTracker
-from cors_addon.sources.flows import PAGE_METADATA_KEY, flow_to_exchange, is_http_flow
+from cors_addon.sources.flows import PAGE_METADATA_KEY, flow_to_exchange, is_http_flow, request_key
 from cors_addon.writers import FORMATS, format_for_path
 
 logger = logging.getLogger(__name__)
@@ -36,6 +37,9 @@ MAX_LIVE_FLOWS = 10_000
 ones are dropped from this index, never from the analysis."""
 
 
+MAX_LIVE_PAGES = 1000
+
+
 class CorsAddon:
     name = "cors"
 
@@ -43,7 +47,12 @@ class CorsAddon:
         self.pages = PageTracker()
         self.analyzer = self._new_analyzer("chromium", keep_flows=False)
         self._live: OrderedDict[str, http.HTTPFlow] = OrderedDict()
+        self._begun: OrderedDict[str, tuple[tuple, Exchange]] = OrderedDict()
+        """Flows between their request and response hooks, with the exchange made at
+        the request (its URL and headers are reused when the request did not change)."""
         self._kept: list[http.HTTPFlow] = []
+        self._exchanges: list[Exchange] | None = None
+        """Kept only for an HTML report: its headers and per-engine what-if need them."""
         self._logged: set[str] = set()
         self._failed_once = False
         self._current: http.HTTPFlow | None = None
@@ -55,7 +64,8 @@ class CorsAddon:
         loader.add_option(
             "cors_report", str, "",
             """Write the CORS audit report here when mitmproxy exits (format from the
-            suffix: .json, .md, .txt; or cors_format).""",
+            suffix: .json, .md, .txt, .html; or cors_format). An HTML report keeps
+            every exchange's headers in memory, like hardump.""",
         )
         loader.add_option(
             "cors_format", str, "table",
@@ -74,7 +84,9 @@ class CorsAddon:
         )
 
     def _new_analyzer(self, browser: str, *, keep_flows: bool) -> Analyzer:
-        self.pages = PageTracker()
+        # Without a report to write, page tallies beyond MAX_LIVE_PAGES are folded
+        # into one (totals stay exact), so a long session's state stays bounded.
+        self.pages = PageTracker(max_pages=None if keep_flows else MAX_LIVE_PAGES)
         return Analyzer(
             get_engine(browser), keep_flows=keep_flows, pages=self.pages,
             on_result=self._on_result, on_blocked=self._on_blocked,
@@ -86,15 +98,15 @@ class CorsAddon:
                 f"cors_browser must be one of {', '.join(sorted(ENGINES))}, not {ctx.options.cors_browser!r}")
         if "cors_format" in updated and ctx.options.cors_format not in FORMATS:
             raise exceptions.OptionsError(f"cors_format must be one of {', '.join(FORMATS)}")
-        if "cors_report" in updated and ctx.options.cors_report:
-            if ctx.options.cors_report.lower().endswith(".html"):
-                raise exceptions.OptionsError("cors_report: HTML reports are not available yet; use .json, .md or .txt")
         if "cors_annotate" in updated and ctx.options.cors_annotate:
             if not ctx.options.cors_annotate.lower().endswith(".har"):
                 raise exceptions.OptionsError("cors_annotate must name a .har file")
-        if updated & {"cors_browser", "cors_report", "cors_annotate"}:
+        path = ctx.options.cors_report
+        html = bool(path) and format_for_path(path, ctx.options.cors_format) == "html"
+        if updated & {"cors_browser", "cors_report", "cors_annotate"} or html != (self._exchanges is not None):
             keep = bool(ctx.options.cors_report or ctx.options.cors_annotate)
             self.analyzer = self._new_analyzer(ctx.options.cors_browser, keep_flows=keep)
+            self._exchanges = [] if html else None
 
     # -- hooks -------------------------------------------------------------------
 
@@ -139,6 +151,9 @@ class CorsAddon:
         ex = flow_to_exchange(f)
         f.metadata[PAGE_METADATA_KEY] = self.pages.assign(ex)
         self.analyzer.begin(ex)
+        self._begun[f.id] = (request_key(f), ex)
+        if len(self._begun) > MAX_LIVE_FLOWS:
+            self._begun.popitem(last=False)
 
     def _complete(self, f: http.HTTPFlow) -> None:
         if PAGE_METADATA_KEY not in f.metadata:
@@ -148,9 +163,13 @@ class CorsAddon:
         self._live[f.id] = f
         if len(self._live) > MAX_LIVE_FLOWS:
             self._live.popitem(last=False)
-        ex = flow_to_exchange(f, self._completed)
+        begun = self._begun.pop(f.id, None)
+        like = begun[1] if begun is not None and begun[0] == request_key(f) else None
+        ex = flow_to_exchange(f, self._completed, like=like)
         ex.pageref = f.metadata.get(PAGE_METADATA_KEY)
         self.analyzer.add(ex)
+        if self._exchanges is not None:
+            self._exchanges.append(ex)
         self._completed += 1
 
     # -- results -----------------------------------------------------------------
@@ -163,8 +182,10 @@ class CorsAddon:
         if result.verdict == "blocked":
             self._log_blocked(result)
         self._annotate(result)
-        if result.kind == "preflight" or result.pair is None:
-            self._live.pop(result.id, None)
+        # A finished result never changes again (a request is finished after its
+        # preflight), so its flow leaves the index: keeping paired requests filled it
+        # with 10,000 flows nobody would annotate, and made every collection walk them.
+        self._live.pop(result.id, None)
 
     def _log_blocked(self, result: FlowResult) -> None:
         if result.id in self._logged:
@@ -208,7 +229,7 @@ class CorsAddon:
             path = ctx.options.cors_report
             fmt = format_for_path(path, ctx.options.cors_format)
             with open(path, "w", encoding="utf-8") as fh:
-                fh.write(render([("live capture", report)], fmt))
+                fh.write(render([("live capture", report)], fmt, [self._exchanges]))
             logger.log(ALERT, f"CORS report written to {path}")
         if ctx.options.cors_annotate:
             from cors_addon.writers.har_annotate import flows_to_har, write_har
@@ -227,24 +248,26 @@ class CorsAddon:
 
     @command.command("cors.report")
     def report(self, flows: Sequence[flow.Flow], path: types.Path) -> None:
-        """Write the CORS audit of the given flows to a file (.json, .md or .txt)."""
+        """Write the CORS audit of the given flows to a file (.json, .md, .txt or .html)."""
         from cors_addon.writers import render
 
         fmt = format_for_path(str(path), ctx.options.cors_format)
-        if str(path).lower().endswith(".html"):
-            raise exceptions.CommandError("HTML reports are not available yet; use .json, .md or .txt")
-        report = self._report_for(flows)
+        exchanges = self._exchanges_for(flows)
+        report = analyze(exchanges, get_engine(ctx.options.cors_browser))
         try:
             with open(path, "w", encoding="utf-8") as fh:
-                fh.write(render([("selected flows", report)], fmt))
+                fh.write(render([("selected flows", report)], fmt, [exchanges]))
         except OSError as exc:
             raise exceptions.CommandError(f"cannot write {path}: {exc.strerror or exc}") from None
         logger.log(ALERT, f"CORS report written to {path}")
 
     def _report_for(self, flows: Sequence[flow.Flow]) -> Report:
+        return analyze(self._exchanges_for(flows), get_engine(ctx.options.cors_browser))
+
+    @staticmethod
+    def _exchanges_for(flows: Sequence[flow.Flow]) -> list[Exchange]:
         http_flows = [f for f in flows if is_http_flow(f)]
-        exchanges = [flow_to_exchange(f, i) for i, f in enumerate(http_flows)]
-        return analyze(exchanges, get_engine(ctx.options.cors_browser))
+        return [flow_to_exchange(f, i) for i, f in enumerate(http_flows)]
 
 
 def fix_line(result: FlowResult) -> str | None:

@@ -12,6 +12,7 @@ per-flow report was asked for.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections import OrderedDict, deque
 from collections.abc import Callable, Iterable
@@ -38,6 +39,9 @@ from cors_addon.fetch_rules import (
 )
 from cors_addon.pages import PageTally, PageTracker
 from cors_addon.preflight_cache import CacheEntry, PreflightCache
+
+origin_of = functools.lru_cache(maxsize=4096)(origin_of)  # noqa: F811
+"""A pure function called several times per exchange, mostly with the same URLs."""
 
 PAIRING_TOLERANCE = 0.05
 """HAR timestamps are rounded to the millisecond and Chrome's ``blocked`` time is
@@ -393,7 +397,7 @@ class Analyzer:
         origin = hdrs.get("origin") or (p.origin if p else None)
         target = origin_of(ex.url)
         fetch_mode = (hdrs.get("sec-fetch-mode") or "").lower()
-        if origin is None or origin == target:
+        if p is None and (origin is None or origin == target):
             kind = "same-origin" if origin == target or hdrs.get("sec-fetch-site") == "same-origin" else "not-cors"
             self._finish(self._result(ex, page, origin, kind))
             return
@@ -716,7 +720,10 @@ _ID_SEGMENT = re.compile(
 
 def url_template(url: str) -> str:
     """The endpoint a URL calls: id-like path segments and query values removed."""
-    parts = urlsplit(url)
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return url
     path = "/".join("{id}" if _ID_SEGMENT.match(seg) else seg for seg in parts.path.split("/"))
     keys = sorted({k for k, _ in parse_qsl(parts.query, keep_blank_values=True)})
     return f"{parts.netloc}{path}?{'&'.join(keys)}"
@@ -779,7 +786,7 @@ class Report:
         return {
             "engine": self.engine.name,
             "exchanges": self.exchanges,
-            "pages": len(pages),
+            "pages": sum(p.folded or 1 for p in pages),
             "cross_origin_requests": sum(p.cross_origin for p in pages),
             "preflights": sum(p.preflights for p in pages),
             "redundant_preflights": sum(p.redundant_preflights for p in pages),

@@ -118,8 +118,10 @@ spec does not, so ``Save-Data: on`` or ``DPR: 2`` sends no preflight in Chrome."
 
 def is_safelisted_header(name: str, value: str, *, chromium_extras: bool = False) -> bool:
     """#cors-safelisted-request-header. The 128-byte limit is checked first, for
-    every name, as both the spec and Chromium do."""
-    raw = value.encode("latin-1", "replace") if value.isascii() else value.encode("utf-8")
+    every name, as both the spec and Chromium do. Lengths are in wire bytes:
+    mitmproxy hands a non-UTF-8 header byte over as a lone surrogate, which
+    ``surrogateescape`` turns back into that byte."""
+    raw = value.encode("utf-8", "surrogateescape")
     if len(raw) > 128:
         return False
     n = name.lower()
@@ -157,7 +159,7 @@ def cors_unsafe_header_names(
         if wire and n in skip:
             continue
         if is_safelisted_header(n, value, chromium_extras=chromium_extras):
-            safelisted.append((n, len(value.encode("utf-8", "replace"))))
+            safelisted.append((n, len(value.encode("utf-8", "surrogateescape"))))
         else:
             unsafe.add(n)
     if sum(size for _, size in safelisted) > 1024:

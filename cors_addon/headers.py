@@ -17,20 +17,43 @@ class Headers:
         self._items: list[tuple[str, str]] = [(str(k), str(v)) for k, v in items]
         self._index: dict[str, list[str]] | None = None
 
-    def _lookup(self) -> dict[str, list[str]]:
-        if self._index is None:
-            index: dict[str, list[str]] = {}
-            for name, value in self._items:
-                index.setdefault(name.lower(), []).append(value)
-            self._index = index
-        return self._index
+    @classmethod
+    def from_str_pairs(cls, items: list[tuple[str, str]]) -> Headers:
+        """Headers over a list of ``(str, str)`` pairs the caller made and hands over
+        (no copy, no conversion): the readers' fast path."""
+        headers = cls.__new__(cls)
+        headers._items = items
+        headers._index = None
+        return headers
 
+    def _lookup(self) -> dict[str, list[str]]:
+        index = self._index
+        if index is None:
+            index = {}
+            for name, value in self._items:
+                key = name.lower()
+                values = index.get(key)
+                if values is None:
+                    index[key] = [value]
+                else:
+                    values.append(value)
+            self._index = index
+        return index
+
+    # get_all/get/__contains__ are the engine's hottest calls: they reach the index
+    # without a method call in between.
     def get_all(self, name: str) -> list[str]:
-        return self._lookup().get(name.lower(), [])
+        index = self._index
+        if index is None:
+            index = self._lookup()
+        return index.get(name.lower(), [])
 
     def get(self, name: str, default: str | None = None) -> str | None:
         """The first value, as most servers and browsers read single-valued headers."""
-        values = self.get_all(name)
+        index = self._index
+        if index is None:
+            index = self._lookup()
+        values = index.get(name.lower())
         return values[0] if values else default
 
     def combined(self, name: str) -> str | None:

@@ -16,6 +16,8 @@ from cors_addon.sources.har import parse_time
 
 IMPLICIT_PAGE = "page_0"
 MAX_REMEMBERED_URLS = 4096
+FOLDED_PAGE = "earlier_pages"
+"""With ``max_pages``, the tally that the oldest page loads are folded into."""
 
 
 @dataclass(slots=True)
@@ -31,9 +33,11 @@ class PageTally:
     preflight_time_ms: float = 0.0
     avoidable_time_ms: float = 0.0
     what_if: dict[str, dict[str, float]] = field(default_factory=dict)
+    folded: int = 0
+    """How many page loads this tally sums (``FOLDED_PAGE`` only; 0 for a page)."""
 
     def as_dict(self) -> dict:
-        return {
+        out = {
             "id": self.id,
             "url": self.url,
             "requests": self.requests,
@@ -48,6 +52,35 @@ class PageTally:
                 for k, v in self.what_if.items()
             },
         }
+        if self.folded:
+            out["folded_pages"] = self.folded
+        return out
+
+    def absorb(self, other: PageTally) -> None:
+        self.requests += other.requests
+        self.cross_origin += other.cross_origin
+        self.preflights += other.preflights
+        self.redundant_preflights += other.redundant_preflights
+        self.blocked += other.blocked
+        self.preflight_time_ms += other.preflight_time_ms
+        self.avoidable_time_ms += other.avoidable_time_ms
+        for name, slot in other.what_if.items():
+            mine = self.what_if.setdefault(name, {"preflights_saved": 0, "time_saved_ms": 0.0})
+            mine["preflights_saved"] += slot["preflights_saved"]
+            mine["time_saved_ms"] += slot["time_saved_ms"]
+        self.folded += other.folded or 1
+
+
+class _Pages(dict):
+    """Tallies by page id. Once pages have been folded, an id that is no longer here
+    (a page folded away) is answered with the folded tally."""
+
+    folded: PageTally | None = None
+
+    def __missing__(self, key: str) -> PageTally:
+        if self.folded is not None:
+            return self.folded
+        raise KeyError(key)
 
 
 def is_navigation(ex: Exchange) -> bool:
@@ -59,8 +92,14 @@ def is_navigation(ex: Exchange) -> bool:
 
 
 class PageTracker:
-    def __init__(self, declared: list[dict] | None = None) -> None:
-        self.pages: dict[str, PageTally] = {}
+    def __init__(self, declared: list[dict] | None = None, *, max_pages: int | None = None) -> None:
+        """``max_pages``: keep at most this many page tallies, folding the oldest into
+        one ``FOLDED_PAGE`` tally (totals stay exact): the live addon's bound when no
+        per-page report was asked for."""
+        self.pages: dict[str, PageTally] = _Pages()
+        self.max_pages = max_pages
+        self._evicted = 0
+        self._implicit_evicted = False
         self._by_url: OrderedDict[str, str] = OrderedDict()
         self._current: str | None = None
         self._declared = bool(declared)
@@ -80,7 +119,9 @@ class PageTracker:
         if ex.pageref and not self._declared:
             return self._ensure(ex.pageref, ex.pageref, ex.started)
         if is_navigation(ex):
-            pid = f"page_{len(self.pages) + (0 if IMPLICIT_PAGE in self.pages else 1)}"
+            implicit = IMPLICIT_PAGE in self.pages or self._implicit_evicted
+            folded = self.pages.folded is not None  # type: ignore[attr-defined]
+            pid = f"page_{len(self.pages) - folded + self._evicted + (0 if implicit else 1)}"
             while pid in self.pages:
                 pid += "_"
             self._ensure(pid, ex.url, ex.started)
@@ -97,7 +138,30 @@ class PageTracker:
     def _ensure(self, pid: str, url: str, started: float) -> str:
         if pid not in self.pages:
             self.pages[pid] = PageTally(pid, url, started)
+            folded = self.pages.folded is not None  # type: ignore[attr-defined]
+            if self.max_pages is not None and len(self.pages) - folded > self.max_pages:
+                self._fold_oldest(keep=pid)
         return pid
+
+    def _fold_oldest(self, keep: str) -> None:
+        pages = self.pages
+        folded = pages.folded  # type: ignore[attr-defined]
+        if folded is None:
+            first = next(iter(pages.values()))
+            folded = PageTally(FOLDED_PAGE, "(earlier page loads)", first.started)
+            items = list(pages.items())
+            pages.clear()
+            pages[FOLDED_PAGE] = folded
+            pages.update(items)
+            pages.folded = folded  # type: ignore[attr-defined]
+        for pid in pages:
+            if pid not in (FOLDED_PAGE, keep, self._current):
+                break
+        else:
+            return
+        folded.absorb(pages.pop(pid))
+        self._evicted += 1
+        self._implicit_evicted |= pid == IMPLICIT_PAGE
 
     def _remember(self, url: str, pid: str) -> None:
         self._by_url[url] = pid

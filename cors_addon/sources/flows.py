@@ -16,7 +16,31 @@ PAGE_METADATA_KEY = "cors_page"
 but a recording is re-paged from its navigations, never from an earlier run's ids."""
 
 
-def flow_to_exchange(flow: Any, index: int = -1) -> Exchange:
+def _headers(headers: Any) -> Headers:
+    """mitmproxy headers as ``items(multi=True)`` gives them (UTF-8 with
+    ``surrogateescape``), read straight from their raw fields when there are some."""
+    fields = getattr(headers, "fields", None)
+    if type(fields) is tuple:
+        return Headers.from_str_pairs(
+            [(k.decode("utf-8", "surrogateescape"), v.decode("utf-8", "surrogateescape")) for k, v in fields])
+    return Headers(headers.items(multi=True))
+
+
+def request_key(flow: Any) -> tuple:
+    """What the request side of :func:`flow_to_exchange` is made of, cheaply: when it
+    is unchanged between two hooks, the earlier exchange's URL and headers still hold."""
+    req = flow.request
+    data = getattr(req, "data", None)
+    if data is not None:  # mitmproxy's raw fields: no decoding
+        return (data.method, data.scheme, data.host, data.port, data.authority, data.path, data.http_version,
+                data.timestamp_start, data.headers.fields)
+    return (req.method, req.scheme, req.host, req.port, req.authority, req.path, req.http_version,
+            req.timestamp_start, req.headers.fields)
+
+
+def flow_to_exchange(flow: Any, index: int = -1, *, like: Exchange | None = None) -> Exchange:
+    """``like``: an exchange made from the same request (see :func:`request_key`), whose
+    URL and request headers are reused instead of being read again."""
     req = flow.request
     resp = flow.response
     started = req.timestamp_start or 0.0
@@ -30,10 +54,10 @@ def flow_to_exchange(flow: Any, index: int = -1) -> Exchange:
     return Exchange(
         id=flow.id,
         method=req.method,
-        url=req.pretty_url,
-        request_headers=Headers(req.headers.items(multi=True)),
+        url=like.url if like is not None else req.pretty_url,
+        request_headers=like.request_headers if like is not None else _headers(req.headers),
         status=resp.status_code if resp is not None else 0,
-        response_headers=Headers(resp.headers.items(multi=True)) if resp is not None else Headers(),
+        response_headers=_headers(resp.headers) if resp is not None else Headers(),
         error=flow.error.msg if flow.error is not None else None,
         started=started,
         wire_start=started,

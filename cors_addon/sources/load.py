@@ -19,6 +19,10 @@ from cors_addon.exchange import Exchange
 from cors_addon.sources.har import read_har_data
 
 RECORDING_SUFFIXES = (".har", ".zhar", ".har.gz", ".mitm", ".flows", ".dump")
+_BOMS = (
+    (b"\xff\xfe\x00\x00", "utf-32-le"), (b"\x00\x00\xfe\xff", "utf-32-be"),
+    (b"\xff\xfe", "utf-16-le"), (b"\xfe\xff", "utf-16-be"),
+)
 
 
 @dataclass(slots=True)
@@ -77,31 +81,73 @@ def _decompress(path: str, raw: bytes, warnings: list[str]) -> bytes:
     return raw
 
 
-def load_recording(path: str) -> Recording:
+def _to_utf8(path: str, raw: bytes, warnings: list[str]) -> bytes:
+    """UTF-16 and UTF-32 HARs (PowerShell's ``>`` writes UTF-16) as UTF-8 bytes; a
+    UTF-8 BOM removed. Recognised by their BOM, or by the NULs around the first ``{``."""
+    for bom, codec in _BOMS:
+        if raw.startswith(bom):
+            encoding = codec
+            break
+    else:
+        if raw.startswith(b"\xef\xbb\xbf"):
+            return raw[3:]
+        if len(raw) >= 4 and raw[0] and not raw[1] and not raw[2] and not raw[3]:
+            encoding = "utf-32-le"
+        elif len(raw) >= 4 and not raw[0] and not raw[1] and not raw[2] and raw[3]:
+            encoding = "utf-32-be"
+        elif len(raw) >= 2 and raw[0] and not raw[1]:
+            encoding = "utf-16-le"
+        elif len(raw) >= 2 and not raw[0] and raw[1]:
+            encoding = "utf-16-be"
+        else:
+            return raw
+    try:
+        text = raw.decode(encoding)
+    except UnicodeDecodeError as exc:
+        warnings.append(f"damaged {encoding.upper()} at byte {exc.start}; undecodable bytes replaced")
+        text = raw.decode(encoding, "replace")
+    return text.removeprefix("\ufeff").encode("utf-8", "surrogatepass")
+
+
+def load_recording(path: str, *, keep_source: bool = True) -> Recording:
+    """``keep_source=False``: the caller needs no ``Recording.har`` (the original JSON,
+    for ``--annotate``), so a HAR may be read by the faster path (``har_fast``)."""
     warnings: list[str] = []
-    raw = _decompress(path, _read_bytes(path), warnings)
-    if raw.startswith(b"\xef\xbb\xbf"):
-        raw = raw[3:]
+    raw = _to_utf8(path, _decompress(path, _read_bytes(path), warnings), warnings)
     head = raw.lstrip()[:64]
     if not head:
         raise RecordingError(path, "is empty")
-    if head.startswith(b"{"):
-        return _load_har(path, raw, warnings)
+    if head.startswith((b"{", b"[")):
+        return _load_har(path, raw, warnings, keep_source)
     if head.startswith(b"version https://git-lfs"):
         raise RecordingError(path, "is a Git LFS pointer, not the recording itself (run git lfs pull)")
     if head[:1].isdigit() and b":" in head[:12]:
         return _load_mitm(path)
     if head.startswith(b"<"):
         raise RecordingError(path, "looks like HTML or XML, not a HAR or mitmproxy flow file")
+    if head[:1] in b'"-0123456789' or head.startswith((b"null", b"true", b"false")):
+        return _load_har(path, raw, warnings, keep_source)
     raise RecordingError(path, "is neither HAR (JSON) nor a mitmproxy flow file")
 
 
-def _load_har(path: str, raw: bytes, warnings: list[str]) -> Recording:
+def _load_har(path: str, raw: bytes, warnings: list[str], keep_source: bool = True) -> Recording:
+    """Undecodable bytes are kept as lone surrogates (``surrogateescape``), so that
+    ``--annotate`` writes them back byte for byte; the HAR reader hands the engine
+    U+FFFD in their place."""
+    if not keep_source:
+        from cors_addon.sources import har_fast
+
+        slim = har_fast.decode(raw)
+        if slim is not None:
+            har = read_har_data(path, slim)
+            warnings.extend(har.skipped)
+            return Recording(path, "har", har.exchanges, har.pages, har=None, warnings=warnings)
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
-        warnings.append(f"not valid UTF-8 at byte {exc.start}; undecodable bytes replaced")
-        text = raw.decode("utf-8", "replace")
+        warnings.append(f"not valid UTF-8 at byte {exc.start}; undecodable bytes are shown as U+FFFD "
+                        "(--annotate keeps them as they were)")
+        text = raw.decode("utf-8", "surrogateescape")
     try:
         data = json.loads(text)
     except json.JSONDecodeError as exc:
@@ -111,6 +157,12 @@ def _load_har(path: str, raw: bytes, warnings: list[str]) -> Recording:
         if exc.pos >= len(text.rstrip()) - 1:
             raise RecordingError(path, f"is truncated: the JSON ends early ({where})") from None
         raise RecordingError(path, f"is not valid JSON: {exc.msg} at {where}") from None
+    except RecursionError:
+        raise RecordingError(path, "cannot be read: the JSON is nested too deeply") from None
+    except ValueError as exc:
+        if "integer string conversion" in str(exc):
+            raise RecordingError(path, "cannot be read: a JSON number has more than 4300 digits") from None
+        raise RecordingError(path, f"is not valid JSON: {exc}") from None
     har = read_har_data(path, data)
     warnings.extend(har.skipped)
     return Recording(path, "har", har.exchanges, har.pages, har=data, warnings=warnings)

@@ -2,13 +2,33 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from cors_addon.analyzer import Report
+from cors_addon.exchange import Exchange
 
-FORMATS = ("table", "json", "markdown")
-SUFFIX_FORMATS = {".json": "json", ".md": "markdown", ".markdown": "markdown", ".txt": "table"}
+FORMATS = ("table", "json", "markdown", "html")
+SUFFIX_FORMATS = {".json": "json", ".md": "markdown", ".markdown": "markdown", ".txt": "table",
+                  ".html": "html", ".htm": "html"}
 
 
-def render(reports: list[tuple[str, Report]], fmt: str) -> str:
+def render(reports: list[tuple[str, Report]], fmt: str,
+           exchanges: Sequence[list[Exchange] | None] | None = None, *, show_secrets: bool = False) -> str:
+    """``exchanges`` (one list per report) feed the HTML report's headers and its
+    what-if replay under every engine; the text formats do not need them.
+
+    Unless ``show_secrets``, every writer gets reports whose URLs, messages, notes,
+    page titles and findings went through :func:`cors_addon.redact.redact_report`."""
+    if not show_secrets:
+        from cors_addon.redact import redact_report
+
+        reports = [(path, redact_report(report)) for path, report in reports]
+    if fmt == "html":
+        from cors_addon.writers.html import HtmlSource, render_html
+
+        lists = list(exchanges) if exchanges is not None else [None] * len(reports)
+        return render_html([HtmlSource(path, report, ex) for (path, report), ex in zip(reports, lists)],
+                           show_secrets=show_secrets)
     if fmt == "json":
         from cors_addon.writers.json_writer import render_json
 

@@ -10,6 +10,7 @@ and the page loads we inferred are restored as ``pages``/``pageref``.
 
 from __future__ import annotations
 
+import codecs
 import json
 from datetime import datetime, timezone
 from typing import Any
@@ -74,7 +75,33 @@ def flows_to_har(flows: list[Any], report: Report) -> dict:
     return annotate_har(har, report)
 
 
+def _json_bytes(text: str) -> bytes:
+    """UTF-8, with the recording's own oddities put back as they were: a byte the
+    loader could not decode (kept as U+DC80-U+DCFF) becomes that byte again, and any
+    other lone surrogate (a ``\\ud800`` escape in the input) its JSON escape."""
+    try:
+        return text.encode("utf-8")
+    except UnicodeEncodeError:
+        return text.encode("utf-8", "cors-json-surrogates")
+
+
+def _surrogates(exc: UnicodeError) -> tuple[bytes, int]:
+    if not isinstance(exc, UnicodeEncodeError):
+        raise exc
+    out = bytearray()
+    for ch in exc.object[exc.start:exc.end]:
+        code = ord(ch)
+        if 0xDC80 <= code <= 0xDCFF:
+            out.append(code - 0xDC00)
+        else:
+            out += f"\\u{code:04x}".encode("ascii")
+    return bytes(out), exc.end
+
+
+codecs.register_error("cors-json-surrogates", _surrogates)
+
+
 def write_har(path: str, har: dict) -> None:
-    with open(path, "w", encoding="utf-8") as fh:
-        json.dump(har, fh, ensure_ascii=False, indent=2)
-        fh.write("\n")
+    data = _json_bytes(json.dumps(har, ensure_ascii=False, indent=2) + "\n")
+    with open(path, "wb") as fh:
+        fh.write(data)

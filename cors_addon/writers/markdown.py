@@ -20,15 +20,23 @@ def md(text: object) -> str:
     return _SPECIAL.sub(r"\\\1", value)
 
 
-def code(text: object) -> str:
-    value = str(text).replace("\n", " ").replace("`", "'")
-    return f"`{value}`"
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+
+
+def code(text: object, *, cell: bool = True) -> str:
+    """A code span: nothing inside is Markdown or HTML to a renderer. A backtick would
+    end it early, a line break would end the table row, and in a table cell a ``|``
+    starts a new cell even inside a code span (GFM), so those are neutralised."""
+    value = _CONTROL.sub(" ", str(text)).replace("`", "'")
+    if cell:
+        value = value.replace("|", "\\|")
+    return f"`{value}`" if value.strip() else "` `"
 
 
 def render_report(path: str, report: Report) -> str:
     s = report.summary
     out = [
-        f"### CORS audit: {code(path)}",
+        f"### CORS audit: {code(path, cell=False)}",
         "",
         f"Engine **{s['engine']}**: {s['pages']} pages, {s['cross_origin_requests']} cross-origin requests, "
         f"**{s['preflights']} preflights** ({s['redundant_preflights']} redundant), "

@@ -1,0 +1,1 @@
+"""Benchmarks for cors-addon: synthetic traffic, side-by-side timings, budgets."""

@@ -1,0 +1,123 @@
+"""A long live session, in process: mitmproxy flows through the addon's hooks.
+
+``python -m benchlib.memsim FLOWS CHECKPOINT...`` drives :class:`CorsAddon` (default
+options: no per-flow report asked for) with real ``mitmproxy.http.HTTPFlow`` objects
+made from the synthetic traffic. Building a million flows would cost more than
+analysing them, so a pool of ``POOL`` flows (about a thousand page loads) is made once
+and replayed again and again, each round with new flow ids, fresh metadata and its
+times shifted past the previous round: to the addon it is one session that never
+ends. The pool is a constant on the driver's side. At each checkpoint it prints one
+JSON line: resident memory after a collection, the peak so far, and the size of every
+container of the addon's state.
+"""
+
+from __future__ import annotations
+
+import gc
+import json
+import logging
+import resource
+import sys
+import time
+from urllib.parse import urlsplit
+
+
+POOL = 20_000
+
+
+def _rss_mib() -> float:
+    with open("/proc/self/statm") as fh:
+        pages = int(fh.read().split()[1])
+    return pages * resource.getpagesize() / 2**20
+
+
+def _state(addon) -> dict:
+    a = addon.analyzer
+    return {
+        "live_flows": len(addon._live),
+        "logged": len(addon._logged),
+        "pages": len(addon.pages.pages),
+        "page_urls": len(addon.pages._by_url),
+        "pending_preflights": sum(len(v) for v in a._pending.values()),
+        "pending_order": len(a._pending_order),
+        "paired": len(a._paired),
+        "recent": len(a._recent),
+        "templates": len(a._templates),
+        "cache_keys": len(a.cache),
+        "answer_keys": len(a.answers),
+        "findings": len(a.findings),
+        "finding_flow_ids": sum(len(f.flows) for f in a.findings.values()),
+        "kept_results": len(a.flows),
+    }
+
+
+def _flow(ex, client, server):
+    from mitmproxy import http
+
+    parts = urlsplit(ex.url)
+    path = parts.path + ("?" + parts.query if parts.query else "")
+    req = http.Request(
+        parts.hostname, 443, ex.method.encode(), b"https", parts.netloc.encode(), path.encode(), b"HTTP/2.0",
+        http.Headers([(k.encode(), v.encode()) for k, v in ex.req_headers]), ex.req_body, None,
+        ex.wire, ex.wire + 0.0005,
+    )
+    resp = http.Response(
+        b"HTTP/2.0", ex.status, b"", http.Headers([(k.encode(), v.encode()) for k, v in ex.resp_headers]),
+        ex.resp_body, None, max(ex.ended - 0.002, ex.wire + 0.0005), ex.ended,
+    )
+    f = http.HTTPFlow(client, server)
+    f.request, f.response = req, resp
+    return f
+
+
+def main(total: int, checkpoints: list[int]) -> None:
+    from mitmproxy.test import taddons, tflow
+
+    from benchlib.traffic import stream
+    from cors_addon.addon import CorsAddon
+
+    log = logging.getLogger("cors_addon.addon")
+    log.addHandler(logging.NullHandler())
+    log.propagate = False
+    addon = CorsAddon()
+    client, server = tflow.tclient_conn(), tflow.tserver_conn()
+    pool = []
+    for batch in stream():
+        pool.extend(_flow(ex, client, server) for ex in batch)
+        if len(pool) >= min(POOL, total):
+            break
+    times = [(f.request.timestamp_start, f.request.timestamp_end, f.response.timestamp_start,
+              f.response.timestamp_end) for f in pool]
+    period = max(t[3] for t in times) - min(t[0] for t in times) + 60.0
+    done, marks, round_ = 0, sorted(checkpoints), 0
+    with taddons.context(addon):
+        gc.collect()
+        print(json.dumps({"flows": 0, "rss_mib": round(_rss_mib(), 1), "pool": len(pool)}), flush=True)
+        start = time.process_time()
+        while True:
+            shift = round_ * period
+            for i, f in enumerate(pool):
+                f.id = f"{round_}-{i}"
+                f.metadata = {}
+                f.marked, f.comment = "", ""
+                t0, t1, t2, t3 = times[i]
+                f.request.timestamp_start, f.request.timestamp_end = t0 + shift, t1 + shift
+                f.response.timestamp_start, f.response.timestamp_end = t2 + shift, t3 + shift
+                addon.request(f)
+                addon.response(f)
+                done += 1
+                if marks and done == marks[0]:
+                    marks.pop(0)
+                    gc.collect()
+                    print(json.dumps({
+                        "flows": done, "rss_mib": round(_rss_mib(), 1),
+                        "peak_rss_mib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+                        "cpu_s": round(time.process_time() - start, 1), "state": _state(addon),
+                    }), flush=True)
+                if done >= total:
+                    return
+            round_ += 1
+
+
+if __name__ == "__main__":
+    main(int(sys.argv[1]), [int(x) for x in sys.argv[2:]])

@@ -1,0 +1,82 @@
+"""Side-by-side timing: ours and the baseline, interleaved, medians of ratios.
+
+Absolute times are noisy on a shared machine, so each repetition runs the two
+commands back to back (alternating which goes first) and the ratio of that pair is
+kept; the reported ratio is the median of the pairs. Each child's peak RSS and CPU time
+come from ``wait4``, per process, not from the whole process tree of the run.
+"""
+
+from __future__ import annotations
+
+import os
+import statistics
+import subprocess
+import time
+from dataclasses import dataclass, field
+
+
+@dataclass(slots=True)
+class Run:
+    wall: float
+    cpu: float
+    max_rss_kib: int
+    code: int
+
+
+@dataclass(slots=True)
+class Pair:
+    name: str
+    ours: list[Run] = field(default_factory=list)
+    base: list[Run] = field(default_factory=list)
+
+    @property
+    def ratio(self) -> float:
+        return statistics.median(o.wall / b.wall for o, b in zip(self.ours, self.base))
+
+    @property
+    def cpu_ratio(self) -> float:
+        return statistics.median(o.cpu / b.cpu for o, b in zip(self.ours, self.base))
+
+    @property
+    def ours_wall(self) -> float:
+        return statistics.median(r.wall for r in self.ours)
+
+    @property
+    def base_wall(self) -> float:
+        return statistics.median(r.wall for r in self.base)
+
+    @property
+    def ours_rss_mib(self) -> float:
+        return max(r.max_rss_kib for r in self.ours) / 1024
+
+    @property
+    def base_rss_mib(self) -> float:
+        return max(r.max_rss_kib for r in self.base) / 1024
+
+
+def run_once(cmd: list[str], *, cwd: str | None = None, env: dict | None = None,
+             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL) -> Run:
+    start = time.perf_counter()
+    proc = subprocess.Popen(cmd, cwd=cwd, env=env, stdout=stdout, stderr=stderr, stdin=subprocess.DEVNULL)
+    _, status, usage = os.wait4(proc.pid, 0)
+    wall = time.perf_counter() - start
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    return Run(wall, usage.ru_utime + usage.ru_stime, usage.ru_maxrss, proc.returncode)
+
+
+def side_by_side(name: str, ours: list[str], base: list[str], *, reps: int, cwd: str | None = None,
+                 env: dict | None = None, ok_codes: tuple[int, ...] = (0,), warmup: bool = True) -> Pair:
+    """``reps`` interleaved pairs (ours first, then the baseline first, ...). A warm-up
+    run of each first puts the input in the page cache for both."""
+    pair = Pair(name)
+    if warmup:
+        run_once(base, cwd=cwd, env=env)
+        run_once(ours, cwd=cwd, env=env)
+    for i in range(reps):
+        order = [("ours", ours), ("base", base)] if i % 2 == 0 else [("base", base), ("ours", ours)]
+        for which, cmd in order:
+            r = run_once(cmd, cwd=cwd, env=env)
+            if which == "ours" and r.code not in ok_codes:
+                raise RuntimeError(f"{name}: {' '.join(cmd)} exited {r.code}")
+            (pair.ours if which == "ours" else pair.base).append(r)
+    return pair

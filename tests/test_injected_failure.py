@@ -1,0 +1,156 @@
+"""The addon never raises into mitmproxy: a running mitmdump whose CORS analysis fails
+for one flow logs that once, with the flow's URL, and keeps serving and analysing.
+
+A second script, loaded after ``cors_addon.py``, makes ``Analyzer.add`` raise for any
+URL containing ``boom``. Requests go through the real proxy to a loopback server.
+"""
+
+from __future__ import annotations
+
+import json
+import pathlib
+import re
+import signal
+import subprocess
+import sys
+import threading
+import time
+import urllib.request
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+APP = "http://app.test"
+
+BOOM_SCRIPT = '''
+"""Test-only addon: the CORS analysis of any flow whose URL contains "boom" fails."""
+from cors_addon.analyzer import Analyzer
+
+_add = Analyzer.add
+
+
+def add(self, ex):
+    if "boom" in ex.url:
+        raise RuntimeError("injected failure")
+    return _add(self, ex)
+
+
+Analyzer.add = add
+'''
+
+
+class Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+
+    def _send(self, status, headers, body=b""):
+        self.send_response(status)
+        for k, v in headers.items():
+            self.send_header(k, v)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def do_GET(self):
+        acao = {} if "noacao" in self.path else {"Access-Control-Allow-Origin": APP}
+        self._send(200, {"Content-Type": "text/plain", **acao}, f"served {self.path}".encode())
+
+    def do_PUT(self):
+        self._send(200, {"Access-Control-Allow-Origin": APP}, b"put ok")
+
+    def do_OPTIONS(self):
+        self._send(204, {"Access-Control-Allow-Origin": APP, "Access-Control-Allow-Methods": "PUT"})
+
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture
+def server():
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{httpd.server_address[1]}"
+    httpd.shutdown()
+    httpd.server_close()
+
+
+class Mitmdump:
+    def __init__(self, tmp_path: pathlib.Path, *extra: str) -> None:
+        boom = tmp_path / "boom_addon.py"
+        boom.write_text(BOOM_SCRIPT)
+        mitmdump = pathlib.Path(sys.executable).with_name("mitmdump")
+        self.proc = subprocess.Popen(
+            [str(mitmdump), "--listen-host", "127.0.0.1", "-p", "0", "--set", "flow_detail=0",
+             "-s", str(ROOT / "cors_addon.py"), "-s", str(boom), *extra],
+            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=ROOT,
+        )
+        self.lines: list[str] = []
+        self._port = threading.Event()
+        self.port = 0
+        threading.Thread(target=self._read, daemon=True).start()
+        if not self._port.wait(30):
+            self.stop()
+            raise AssertionError("mitmdump did not start:\n" + "\n".join(self.lines))
+
+    def _read(self) -> None:
+        assert self.proc.stdout is not None
+        for line in self.proc.stdout:
+            self.lines.append(line.rstrip("\n"))
+            m = re.search(r"listening at .*:(\d+)", line)
+            if m and not self._port.is_set():
+                self.port = int(m.group(1))
+                self._port.set()
+
+    def opener(self):
+        return urllib.request.build_opener(urllib.request.ProxyHandler({"http": f"http://127.0.0.1:{self.port}"}))
+
+    def stop(self) -> int:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGINT)
+            try:
+                self.proc.wait(30)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        time.sleep(0.1)
+        return self.proc.returncode
+
+
+def fetch(opener, method, url, headers):
+    req = urllib.request.Request(url, method=method, headers=headers)
+    with opener.open(req, timeout=20) as resp:
+        return resp.status, resp.read()
+
+
+def test_a_failing_analysis_is_logged_once_and_the_proxy_keeps_serving(tmp_path, server, monkeypatch):
+    for var in ("no_proxy", "NO_PROXY", "http_proxy", "HTTP_PROXY"):
+        monkeypatch.delenv(var, raising=False)
+    report = tmp_path / "report.json"
+    proxy = Mitmdump(tmp_path, "--set", f"cors_report={report}")
+    try:
+        opener = proxy.opener()
+        cors = {"Origin": APP, "Sec-Fetch-Mode": "cors"}
+        assert fetch(opener, "GET", f"{server}/before", cors) == (200, b"served /before")
+        boom = f"{server}/boom?x=1"
+        assert fetch(opener, "GET", boom, cors) == (200, b"served /boom?x=1")
+        # the proxy still serves, and still analyses, after the failure
+        assert fetch(opener, "GET", f"{server}/after", cors) == (200, b"served /after")
+        assert fetch(opener, "OPTIONS", f"{server}/items/1", {**cors, "Access-Control-Request-Method": "PUT"})[0] == 204
+        assert fetch(opener, "PUT", f"{server}/items/1", cors) == (200, b"put ok")
+        assert fetch(opener, "GET", f"{server}/noacao", cors) == (200, b"served /noacao")
+        assert proxy.proc.poll() is None, "mitmdump exited"
+    finally:
+        code = proxy.stop()
+    output = "\n".join(proxy.lines)
+    assert code == 0, output
+    failed = [ln for ln in proxy.lines if "CORS analysis failed" in ln]
+    assert len(failed) == 1, output
+    assert boom in failed[0]
+    assert sum(boom in ln for ln in proxy.lines) == 1, output
+    assert "RuntimeError: injected failure" in output  # the one traceback, for the bug report
+    assert f"BLOCKED GET {server}/noacao from {APP}: MissingAllowOriginHeader" in output
+    doc = json.loads(report.read_text())
+    assert doc["summary"]["exchanges"] == 5  # everything but the failed flow
+    assert doc["summary"]["preflights"] == 1 and doc["summary"]["blocked"] == 1
+    assert all("boom" not in f["url"] for f in doc["flows"])
