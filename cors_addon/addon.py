@@ -166,7 +166,7 @@ class CorsAddon:
         begun = self._begun.pop(f.id, None)
         like = begun[1] if begun is not None and begun[0] == request_key(f) else None
         ex = flow_to_exchange(f, self._completed, like=like)
-        ex.pageref = f.metadata.get(PAGE_METADATA_KEY)
+        ex.page = f.metadata.get(PAGE_METADATA_KEY)
         self.analyzer.add(ex)
         if self._exchanges is not None:
             self._exchanges.append(ex)

@@ -207,7 +207,7 @@ class Analyzer:
         self.exchanges += 1
         if ex.id not in self._paired and not is_preflight(ex):
             self.begin(ex)
-        page = ex.pageref if ex.pageref in self.pages.pages else self.pages.page_for(ex)
+        page = ex.page if ex.page in self.pages.pages else self.pages.page_for(ex)
         tally = self.pages.pages[page]
         tally.requests += 1
         if is_preflight(ex):

@@ -31,6 +31,11 @@ class Exchange:
     ended: float = 0.0
     duration_ms: float = 0.0
     pageref: str | None = None
+    """The page the source itself names (HAR ``pageref``)."""
+    page: str | None = None
+    """The page load this exchange was assigned to (by :class:`PageTracker` before an
+    analysis, or by the live addon); a source's ``pageref`` is never overwritten, so
+    analysing the same exchanges twice gives the same pages."""
     resource_type: str | None = None
     initiator_type: str | None = None
     http_version: str = ""

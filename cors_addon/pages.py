@@ -110,8 +110,8 @@ class PageTracker:
 
     def assign(self, ex: Exchange) -> str:
         """Give ``ex`` its page; call in *start* order, before analysis."""
-        ex.pageref = self.page_for(ex)
-        return ex.pageref
+        ex.page = self.page_for(ex)
+        return ex.page
 
     def page_for(self, ex: Exchange) -> str:
         if self._declared and ex.pageref in self.pages:

@@ -218,3 +218,11 @@ def test_chrome_preflight_marker_counts_without_request_method():
     p.request_headers = type(p.request_headers)([("Origin", APP)])
     p.resource_type = "preflight"
     assert flows(run([p]))[p.id].kind == "preflight"
+
+
+def test_analysing_the_same_exchanges_twice_gives_the_same_pages():
+    nav = exchange("GET", APP + "/one", [("Sec-Fetch-Dest", "document"), ("Sec-Fetch-Mode", "navigate")], origin=None)
+    nav.url = APP + "/one"
+    seq = [nav, exchange("GET", URL, start=1, response=allow())]
+    first = [(p.id, p.url, p.requests) for p in run(seq).pages]
+    assert first == [(p.id, p.url, p.requests) for p in run(seq).pages] == [("page_1", APP + "/one", 2)]

@@ -130,7 +130,7 @@ def test_an_hour_of_traffic_stays_bounded_and_loses_no_count():
             tracker.assign(ex)
             analyzer.begin(ex)
             continue
-        if ex.pageref is None:
+        if ex.page is None:
             tracker.assign(ex)
         analyzer.add(ex)
         added += 1

@@ -71,9 +71,9 @@ def declared_pages(report: Report) -> list[dict]:
 
 
 def repaged(report: Report, exchanges: list[Exchange]) -> list[Exchange]:
-    """Copies of the exchanges carrying the report's page of each one: ``analyze``
-    assigns pages in place, and a second run over inferred pages would not find the
-    same page URLs again."""
+    """Copies of the exchanges carrying the report's page of each one, so every
+    engine's what-if counts exactly the report's page loads (a live report may have
+    folded old pages together)."""
     page_of = {f.id: f.page for f in report.flows}
     return [replace(ex, pageref=page_of.get(ex.id, ex.pageref)) for ex in exchanges]
 
