@@ -35,6 +35,7 @@ from cors_addon.fetch_rules import (
     is_redirect,
     method_allowed,
     origin_of,
+    parse_header_list,
     parse_request_header_names,
 )
 from cors_addon.pages import PageTally, PageTracker
@@ -215,11 +216,6 @@ class Analyzer:
         else:
             self._add_request(ex, page, tally)
 
-    def feed(self, exchanges: Iterable[Exchange]) -> Analyzer:
-        for ex in exchanges:
-            self.add(ex)
-        return self
-
     # -- preflights --------------------------------------------------------------
 
     def _add_preflight(self, ex: Exchange, page: str, tally: PageTally) -> None:
@@ -232,8 +228,8 @@ class Analyzer:
         tally.preflights += 1
         tally.cross_origin += 1
         tally.preflight_time_ms += ex.duration_ms
+        age = self.engine.parse_max_age(ex.response_headers.get_all("access-control-max-age"))
         if ex.has_response:
-            age = self.engine.parse_max_age(ex.response_headers.get_all("access-control-max-age"))
             result.max_age = {"raw": age.raw, "seconds": age.seconds, "reason": age.reason}
             omit, include = (
                 check_preflight(
@@ -247,13 +243,13 @@ class Analyzer:
             omit = include = None
         p = _Preflight(ex, result, origin, method, requested, omit, include)
         result.allowed = (
-            [m for m in (ex.response_headers.combined("access-control-allow-methods") or "").replace(" ", "").split(",") if m and m != "*"],
-            [h.lower() for h in (ex.response_headers.combined("access-control-allow-headers") or "").replace(" ", "").split(",") if h and h != "*"],
+            [m for m in parse_header_list(ex.response_headers.combined("access-control-allow-methods")) or () if m != "*"],
+            [h.lower() for h in parse_header_list(ex.response_headers.combined("access-control-allow-headers")) or ()
+             if h != "*"],
         )
-        self._judge_redundancy(p, page, tally)
+        self._judge_redundancy(p)
         answer = include if isinstance(include, PreflightAnswer) else omit
         if isinstance(answer, PreflightAnswer):
-            age = self.engine.parse_max_age(ex.response_headers.get_all("access-control-max-age"))
             stored = PreflightAnswer(answer.methods, answer.headers, False)
             p.entry = CacheEntry(ex.id, page, ex.ended, ex.ended + age.seconds, stored, age)
             if not _bypasses_cache(ex):
@@ -271,7 +267,7 @@ class Analyzer:
             if self.on_blocked:
                 self.on_blocked(result)
 
-    def _judge_redundancy(self, p: _Preflight, page: str, tally: PageTally) -> None:
+    def _judge_redundancy(self, p: _Preflight) -> None:
         """Work out, at the moment the preflight was sent, whether the same question
         had already been answered, for either credentials mode: which mode applies is
         only known once the request it authorised is seen (:meth:`_settle`)."""
