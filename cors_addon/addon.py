@@ -148,7 +148,7 @@ class CorsAddon:
             self._current = None
 
     def _begin(self, f: http.HTTPFlow) -> None:
-        ex = flow_to_exchange(f)
+        ex = flow_to_exchange(f, request_only=True)
         f.metadata[PAGE_METADATA_KEY] = self.pages.assign(ex)
         self.analyzer.begin(ex)
         self._begun[f.id] = (request_key(f), ex)

@@ -8,7 +8,9 @@ prints them, so the report and the exit code do not depend on ``--jobs``.
 
 from __future__ import annotations
 
+import dataclasses
 import gc
+import operator
 import os
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
@@ -42,9 +44,11 @@ def default_jobs() -> int:
 
 def audit_one(path: str, browser: str, what_if: Sequence[int], *, keep_source: bool, quiet: bool,
               keep_exchanges: bool = True, progress: Callable[[int, int], None] | None = None,
-              analyze_fn: Callable[..., Report] = analyze) -> Outcome:
+              analyze_fn: Callable[..., Report] = analyze, redact: bool = False) -> Outcome:
     """Read and analyse one recording. ``keep_exchanges=False`` drops what only the
-    HTML report reads, so a worker sends back the report and not every header."""
+    HTML report reads, so a worker sends back the report and not every header.
+    ``redact``: hand back the report as the writers show it (``redact_report``; its
+    numbers, ids and verdicts are the same), so that a worker does that work too."""
     from cors_addon.cli import _describe
 
     try:
@@ -65,6 +69,10 @@ def audit_one(path: str, browser: str, what_if: Sequence[int], *, keep_source: b
         recording.exchanges = []
         recording.flows = None
         recording.har = None
+    if redact:
+        from cors_addon.redact import redact_report
+
+        report = redact_report(report)
     out.report, out.recording = report, recording
     return out
 
@@ -73,9 +81,40 @@ def _worker_init() -> None:
     gc.disable()  # as in cli.run: an audit makes almost no reference cycles
 
 
+def _packed(path: str, **kwargs) -> Outcome:
+    """``audit_one`` in a worker, its flow results sent as plain tuples: pickling a
+    slots dataclass goes through Python code field by field, a tuple does not (this
+    was most of the cost of sending 100,000 results back)."""
+    out = audit_one(path, **kwargs)
+    report = out.report
+    if report is not None and report.flows:
+        cls = type(report.flows[0])
+        fields = dataclasses.fields(cls)
+        if all(f.init for f in fields) and all(type(f) is cls for f in report.flows):
+            names = [f.name for f in fields]
+            get = operator.attrgetter(*names)
+            report.flows = _Flows(cls, [get(f) for f in report.flows])
+    return out
+
+
+class _Flows(list):
+    """Flow results as tuples, on their way from a worker (see :func:`_packed`)."""
+
+    def __init__(self, cls: type, rows: list) -> None:
+        super().__init__(rows)
+        self.cls = cls
+
+    def __reduce__(self):
+        return (_Flows, (self.cls, list(self)))
+
+    def unpack(self) -> list:
+        cls = self.cls
+        return [cls(*row) for row in self]
+
+
 def audit_all(paths: Sequence[str], browser: str, what_if: Sequence[int], *, jobs: int, keep_source: bool,
               quiet: bool, keep_exchanges: bool, progress: Callable[[int, int], None] | None = None,
-              analyze_fn: Callable[..., Report] = analyze) -> Iterator[Outcome]:
+              analyze_fn: Callable[..., Report] = analyze, redact: bool = False) -> Iterator[Outcome]:
     """Outcomes in the order of ``paths``; with ``jobs > 1`` and several recordings,
     computed by a pool of ``jobs`` processes. ``progress(done, total)`` is called with
     exchanges analysed for a single recording, with recordings done for several."""
@@ -83,15 +122,17 @@ def audit_all(paths: Sequence[str], browser: str, what_if: Sequence[int], *, job
         for i, path in enumerate(paths):
             one = progress if len(paths) == 1 else None
             yield audit_one(path, browser, what_if, keep_source=keep_source, quiet=quiet, progress=one,
-                            analyze_fn=analyze_fn)
+                            analyze_fn=analyze_fn, redact=redact)
             if progress and len(paths) > 1:
                 progress(i + 1, len(paths))
         return
-    work = partial(audit_one, browser=browser, what_if=list(what_if), keep_source=keep_source, quiet=quiet,
-                   keep_exchanges=keep_exchanges, analyze_fn=analyze_fn)
+    work = partial(_packed, browser=browser, what_if=list(what_if), keep_source=keep_source, quiet=quiet,
+                   keep_exchanges=keep_exchanges, analyze_fn=analyze_fn, redact=redact)
     chunk = max(1, min(8, len(paths) // (jobs * 8)))
     with ProcessPoolExecutor(max_workers=min(jobs, len(paths)), initializer=_worker_init) as pool:
         for i, outcome in enumerate(pool.map(work, paths, chunksize=chunk)):
+            if outcome.report is not None and isinstance(outcome.report.flows, _Flows):
+                outcome.report.flows = outcome.report.flows.unpack()
             yield outcome
             if progress:
                 progress(i + 1, len(paths))

@@ -130,7 +130,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     jobs = args.jobs if args.jobs is not None else default_jobs()
     for outcome in audit_all(paths, engine.name, args.what_if_max_age, jobs=jobs, keep_source=bool(args.annotate),
                              quiet=args.quiet, keep_exchanges=fmt == "html", progress=progress,
-                             analyze_fn=_analyze):
+                             analyze_fn=_analyze, redact=not args.show_secrets and not args.annotate):
         if outcome.messages:
             bar.clear()
             for line in outcome.messages:
@@ -139,8 +139,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             status = outcome.status
             continue
         results.append((outcome.path, outcome.report, outcome.recording))
-        # What render() does first, done now (it then finds them redacted): with --jobs
-        # it overlaps the workers instead of running alone after the last of them.
+        # Reports come redacted from where they were analysed (render() then finds them
+        # so; --fail-on reads only numbers and ids, which redaction keeps), except for
+        # --annotate, which writes the recording whole.
         shown.append(outcome.report if args.show_secrets else redact_report(outcome.report))
     bar.clear()
 

@@ -38,9 +38,12 @@ def request_key(flow: Any) -> tuple:
             req.timestamp_start, req.headers.fields)
 
 
-def flow_to_exchange(flow: Any, index: int = -1, *, like: Exchange | None = None) -> Exchange:
+def flow_to_exchange(flow: Any, index: int = -1, *, like: Exchange | None = None,
+                     request_only: bool = False) -> Exchange:
     """``like``: an exchange made from the same request (see :func:`request_key`), whose
-    URL and request headers are reused instead of being read again."""
+    URL and request headers are reused instead of being read again. ``request_only``:
+    the response headers are not read (the ``request`` hook's exchange, used for pages
+    and pairing only; a replayed flow already has its response there)."""
     req = flow.request
     resp = flow.response
     started = req.timestamp_start or 0.0
@@ -57,7 +60,7 @@ def flow_to_exchange(flow: Any, index: int = -1, *, like: Exchange | None = None
         url=like.url if like is not None else req.pretty_url,
         request_headers=like.request_headers if like is not None else _headers(req.headers),
         status=resp.status_code if resp is not None else 0,
-        response_headers=_headers(resp.headers) if resp is not None else Headers(),
+        response_headers=_headers(resp.headers) if resp is not None and not request_only else Headers(),
         error=flow.error.msg if flow.error is not None else None,
         started=started,
         wire_start=started,
