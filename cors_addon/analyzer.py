@@ -403,8 +403,11 @@ class Analyzer:
         tally.cross_origin += 1
         self._cors_targets.add(target)
         credentials = "include" if "cookie" in hdrs else None
-        unsafe = cors_unsafe_header_names(hdrs, chromium_extras=self.engine.chromium_extras, wire=True)
-        needs_preflight = ex.method not in SAFELISTED_METHODS or bool(unsafe)
+        if p is None:
+            unsafe = cors_unsafe_header_names(hdrs, chromium_extras=self.engine.chromium_extras, wire=True)
+            needs_preflight = ex.method not in SAFELISTED_METHODS or bool(unsafe)
+        else:
+            needs_preflight = True
         result = self._result(ex, page, origin, "preflighted" if p or needs_preflight else "simple")
         result.credentials = credentials
         if p is not None:

@@ -7,6 +7,7 @@ difference is a parameter taken from :mod:`cors_addon.engines`, never an average
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
 from urllib.parse import urlsplit
@@ -116,9 +117,12 @@ CHROMIUM_EXTRA_SAFELIST = {
 spec does not, so ``Save-Data: on`` or ``DPR: 2`` sends no preflight in Chrome."""
 
 
+@functools.lru_cache(maxsize=8192)
 def is_safelisted_header(name: str, value: str, *, chromium_extras: bool = False) -> bool:
     """#cors-safelisted-request-header. The 128-byte limit is checked first, for
-    every name, as both the spec and Chromium do. Lengths are in wire bytes:
+    every name, as both the spec and Chromium do. Memoised (bounded): the same few
+    Accept and Content-Type values repeat on nearly every request. Lengths are in
+    wire bytes:
     mitmproxy hands a non-UTF-8 header byte over as a lone surrogate, which
     ``surrogateescape`` turns back into that byte."""
     raw = value.encode("utf-8", "surrogateescape")
