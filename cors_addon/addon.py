@@ -26,6 +26,7 @@ from cors_addon.catalogue import FINDINGS
 from cors_addon.engines import ENGINES, get_engine
 from cors_addon.exchange import Exchange
 from cors_addon.pages import PageTracker
+from cors_addon.redact import redact_text, redact_url
 from cors_addon.sources.flows import PAGE_METADATA_KEY, flow_to_exchange, is_http_flow, request_key
 from cors_addon.writers import FORMATS, format_for_path
 
@@ -81,6 +82,11 @@ class CorsAddon:
             "cors_annotate", str, "",
             """Write a HAR of all flows with a _cors object on each entry when mitmproxy
             exits. Like hardump, this keeps flows in memory.""",
+        )
+        loader.add_option(
+            "cors_show_secrets", bool, False,
+            """Show cookies, Authorization values and token-like URL parameters in the
+            log lines, flow comments and reports (hidden by default).""",
         )
 
     def _new_analyzer(self, browser: str, *, keep_flows: bool) -> Analyzer:
@@ -187,6 +193,15 @@ class CorsAddon:
         # with 10,000 flows nobody would annotate, and made every collection walk them.
         self._live.pop(result.id, None)
 
+    @staticmethod
+    def _safe_url(url: str) -> str:
+        return url if ctx.options.cors_show_secrets else redact_url(url)
+
+    @staticmethod
+    def _safe(text: str | None) -> str:
+        text = text or ""
+        return text if ctx.options.cors_show_secrets else redact_text(text)
+
     def _log_blocked(self, result: FlowResult) -> None:
         if result.id in self._logged:
             return
@@ -195,7 +210,7 @@ class CorsAddon:
             self._logged.clear()
         method = result.requested["method"] if result.requested else result.method
         reason = result.cors_error or "network error"
-        line = f"BLOCKED {method} {result.url} from {result.origin}: {reason} — {result.message}"
+        line = f"BLOCKED {method} {self._safe_url(result.url)} from {result.origin}: {reason} — {self._safe(result.message)}"
         fix = fix_line(result)
         if fix:
             line += f" Fix: {fix}"
@@ -210,7 +225,7 @@ class CorsAddon:
         f.metadata["cors"] = result.as_dict()
         if result.verdict == "blocked":
             f.marked = MARKS["blocked"]
-            f.comment = f"CORS blocked: {result.cors_error or 'network error'} — {result.message}"
+            f.comment = f"CORS blocked: {result.cors_error or 'network error'} — {self._safe(result.message)}"
         elif result.redundant:
             f.marked = MARKS["redundant"]
             f.comment = f"Redundant preflight ({result.cause}): {FINDINGS['redundant-' + result.cause].title}"
@@ -229,7 +244,8 @@ class CorsAddon:
             path = ctx.options.cors_report
             fmt = format_for_path(path, ctx.options.cors_format)
             with open(path, "w", encoding="utf-8") as fh:
-                fh.write(render([("live capture", report)], fmt, [self._exchanges]))
+                fh.write(render([("live capture", report)], fmt, [self._exchanges],
+                                show_secrets=ctx.options.cors_show_secrets))
             logger.log(ALERT, f"CORS report written to {path}")
         if ctx.options.cors_annotate:
             from cors_addon.writers.har_annotate import flows_to_har, write_har
@@ -244,7 +260,8 @@ class CorsAddon:
         """The CORS audit of the given flows, as the terminal report."""
         from cors_addon.writers import render
 
-        return render([("selected flows", self._report_for(flows))], ctx.options.cors_format)
+        return render([("selected flows", self._report_for(flows))], ctx.options.cors_format,
+                      show_secrets=ctx.options.cors_show_secrets)
 
     @command.command("cors.report")
     def report(self, flows: Sequence[flow.Flow], path: types.Path) -> None:
@@ -256,7 +273,8 @@ class CorsAddon:
         report = analyze(exchanges, get_engine(ctx.options.cors_browser))
         try:
             with open(path, "w", encoding="utf-8") as fh:
-                fh.write(render([("selected flows", report)], fmt, [exchanges]))
+                fh.write(render([("selected flows", report)], fmt, [exchanges],
+                                show_secrets=ctx.options.cors_show_secrets))
         except OSError as exc:
             raise exceptions.CommandError(f"cannot write {path}: {exc.strerror or exc}") from None
         logger.log(ALERT, f"CORS report written to {path}")

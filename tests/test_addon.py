@@ -117,3 +117,19 @@ def test_mitmdump_replay_end_to_end(tmp_path):
     assert len(annotated["log"]["entries"]) == 4 and annotated["log"]["pages"]
     assert all(e["_cors"]["kind"] in ("preflight", "preflighted") for e in annotated["log"]["entries"])
     assert "CORS: 2 preflights" in proc.stdout
+
+
+def test_log_lines_and_comments_hide_secrets_unless_asked(caplog):
+    addon = CorsAddon()
+    with taddons.context(addon) as tctx:
+        caplog.set_level("INFO")
+        url = API + "/x?access_token=s3cr3tTOKENs3cr3tTOKEN42"
+        pf = make_flow("OPTIONS", url, {"Origin": APP, "Access-Control-Request-Method": "PUT"}, 204,
+                       {"Access-Control-Allow-Origin": "Bearer s3cr3tTOKENs3cr3tTOKEN42"}, 1.0)
+        cycle(addon, pf)
+        line = next(r.getMessage() for r in caplog.records if "BLOCKED" in r.getMessage())
+        assert "s3cr3tTOKEN" not in line and "s3cr3tTOKEN" not in pf.comment and "access_token=" in line
+        tctx.configure(addon, cors_show_secrets=True)
+        pf2 = make_flow("OPTIONS", url + "1", {"Origin": APP, "Access-Control-Request-Method": "PUT"}, 404, {}, 2.0)
+        cycle(addon, pf2)
+        assert any("s3cr3tTOKEN" in r.getMessage() for r in caplog.records)
