@@ -162,7 +162,7 @@ class CorsAddon:
             self._begun.popitem(last=False)
 
     def _complete(self, f: http.HTTPFlow) -> None:
-        if PAGE_METADATA_KEY not in f.metadata:
+        if f.id not in self._begun:
             self._begin(f)
         if ctx.options.cors_annotate:
             self._kept.append(f)
