@@ -12,7 +12,6 @@ per-flow report was asked for.
 
 from __future__ import annotations
 
-import functools
 import re
 from collections import OrderedDict, deque
 from collections.abc import Callable, Iterable
@@ -41,8 +40,6 @@ from cors_addon.fetch_rules import (
 from cors_addon.pages import PageTally, PageTracker
 from cors_addon.preflight_cache import CacheEntry, PreflightCache
 
-origin_of = functools.lru_cache(maxsize=4096)(origin_of)  # noqa: F811
-"""A pure function called several times per exchange, mostly with the same URLs."""
 
 PAIRING_TOLERANCE = 0.05
 """HAR timestamps are rounded to the millisecond and Chrome's ``blocked`` time is
@@ -185,7 +182,7 @@ class Analyzer:
         self._pending: dict[tuple[str, str], list[_Preflight]] = {}
         self._paired: dict[str, _Preflight | None] = {}
         self._pending_order: deque[_Preflight] = deque()
-        self._recent: dict[tuple[str, str], deque[tuple[float, float, str, tuple, str]]] = OrderedDict()
+        self._recent: OrderedDict[tuple[str, str], deque[tuple[float, float, str, tuple, str]]] = OrderedDict()
         self._templates: OrderedDict[tuple[str, str], tuple[str, CacheEntry]] = OrderedDict()
         caps = sorted({int(s) for s in what_if} | {engine.cap})
         self._what_if = {f"max_age_{s}": (s, PreflightCache(engine)) for s in caps}
@@ -273,12 +270,9 @@ class Analyzer:
         only known once the request it authorised is seen (:meth:`_settle`)."""
         ex, at = p.ex, p.ex.wire_start
         key = (p.origin, ex.url)
-        recent = self._recent.setdefault(key, deque(maxlen=8))
+        recent = _lru_get(self._recent, key, lambda: deque(maxlen=8))
         p.parallel = [r[4] for r in recent if r[0] <= at < r[1] and r[2:4] == (p.method, tuple(p.headers))]
         recent.append((ex.wire_start, ex.ended, p.method, tuple(p.headers), ex.id))
-        self._recent.move_to_end(key)
-        if len(self._recent) > 4096:
-            self._recent.popitem(last=False)
         for credentials in (False, True):
             earlier = self._allowed_before(p, at, credentials)
             if earlier is not None:
@@ -360,11 +354,7 @@ class Analyzer:
         return fid, url, entry.preflight_id
 
     def _remember_template(self, origin: str, url: str, entry: CacheEntry) -> None:
-        tkey = (origin, url_template(url))
-        self._templates[tkey] = (url, entry)
-        self._templates.move_to_end(tkey)
-        if len(self._templates) > 4096:
-            self._templates.popitem(last=False)
+        _lru_put(self._templates, (origin, url_template(url)), (url, entry))
 
     def _run_what_if(self, p: _Preflight, tally: PageTally) -> None:
         """Replay this preflight against a cache whose answers carried Max-Age ``s``:
@@ -550,13 +540,9 @@ class Analyzer:
             echoed.add(origin)
             if len(echoed) >= 2:
                 self._record("origin-reflected" + suffix, scope, result)
-        values, first = self._allow_origins.get(scope) or (set(), ex.id)
+        values, first = _lru_get(self._allow_origins, scope, lambda: (set(), ex.id))
         if len(values) < 16:
             values.add(allow)
-        self._allow_origins[scope] = (values, first)
-        self._allow_origins.move_to_end(scope)
-        if len(self._allow_origins) > MAX_SCOPES:
-            self._allow_origins.popitem(last=False)
         vary = {v.strip().lower() for v in ",".join(ex.response_headers.get_all("vary")).split(",")}
         if len(values) >= 2 and not vary & {"origin", "*"}:
             self._record("missing-vary-origin" + suffix, scope, result, extra_flows=[first])
@@ -679,15 +665,28 @@ def is_preflight(ex: Exchange) -> bool:
 MAX_SCOPES = 4096
 
 
-def _bounded_set(table: OrderedDict[str, set[str]], key: str, limit: int = 16) -> set[str]:
-    """A per-API-origin set that never grows past ``limit`` items, in a table that
-    forgets the least recently seen API origins: long sessions stay bounded."""
-    values = table.get(key)
-    if values is None:
-        values = table[key] = set()
-        if len(table) > MAX_SCOPES:
-            table.popitem(last=False)
+def _lru_put(table: OrderedDict, key, value) -> None:
+    """Store ``value`` as the most recent entry; past ``MAX_SCOPES`` keys the least
+    recently seen is forgotten, so a long live session's state stays bounded."""
+    table[key] = value
     table.move_to_end(key)
+    if len(table) > MAX_SCOPES:
+        table.popitem(last=False)
+
+
+def _lru_get(table: OrderedDict, key, make: Callable):
+    """The entry for ``key`` (made by ``make`` when new), marked most recent."""
+    value = table.get(key)
+    if value is None:
+        _lru_put(table, key, value := make())
+    else:
+        table.move_to_end(key)
+    return value
+
+
+def _bounded_set(table: OrderedDict[str, set[str]], key: str, limit: int = 16) -> set[str]:
+    """A per-API-origin set that never grows past ``limit`` items."""
+    values = _lru_get(table, key, set)
     if len(values) >= limit:
         values.pop()
     return values

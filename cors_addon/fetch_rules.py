@@ -48,9 +48,11 @@ UA_ADDED_REQUEST_HEADERS = frozenset(
 sees them on the wire, but they never make a request need a preflight."""
 
 
+@functools.lru_cache(maxsize=4096)
 def origin_of(url: str) -> str:
     """Serialise the origin of ``url`` (#ascii-serialisation-of-an-origin): scheme,
-    host and a non-default port, without a trailing slash."""
+    host and a non-default port, without a trailing slash. Memoised (bounded): it is
+    called several times per exchange, mostly with the same URLs."""
     try:
         parts = urlsplit(url)
         scheme = parts.scheme.lower()
