@@ -8,14 +8,24 @@ pseudo-headers. A dict would lose the first two facts, so headers stay a list of
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
+from operator import attrgetter, itemgetter
+
+_NAME, _VALUE = attrgetter("name"), attrgetter("value")
+_FIRST, _SECOND = itemgetter(0), itemgetter(1)
 
 
 class Headers:
-    __slots__ = ("_items", "_index")
+    """Pairs are kept as the source gave them; a case-insensitive index is built on
+    the first lookup, with C-level ``map``/``zip`` calls rather than a Python loop per
+    header (a Chrome request carries about sixteen, and most are never asked for)."""
+
+    __slots__ = ("_items", "_named", "_index", "_multi")
 
     def __init__(self, items: Iterable[tuple[str, str]] = ()) -> None:
-        self._items: list[tuple[str, str]] = [(str(k), str(v)) for k, v in items]
-        self._index: dict[str, list[str]] | None = None
+        self._items: list[tuple[str, str]] | None = [(str(k), str(v)) for k, v in items]
+        self._named: list | None = None
+        self._index: dict[str, str] | None = None
+        self._multi: dict[str, list[str]] | None = None
 
     @classmethod
     def from_str_pairs(cls, items: list[tuple[str, str]]) -> Headers:
@@ -23,20 +33,48 @@ class Headers:
         (no copy, no conversion): the readers' fast path."""
         headers = cls.__new__(cls)
         headers._items = items
-        headers._index = None
+        headers._named = headers._index = headers._multi = None
         return headers
 
-    def _lookup(self) -> dict[str, list[str]]:
+    @classmethod
+    def from_named(cls, named: list) -> Headers:
+        """Headers over objects with ``name`` and ``value`` string attributes (the HAR
+        reader's decoded structs), turned into pairs only if someone iterates them."""
+        headers = cls.__new__(cls)
+        headers._named = named
+        headers._items = headers._index = headers._multi = None
+        return headers
+
+    def _pairs(self) -> list[tuple[str, str]]:
+        items = self._items
+        if items is None:
+            named = self._named or []
+            items = self._items = list(zip(map(_NAME, named), map(_VALUE, named)))
+            self._named = None
+        return items
+
+    def _lookup(self) -> dict[str, str]:
+        """Lower-cased name -> first value; when a name repeats, ``_multi`` keeps
+        every value (the index then maps to the first of them)."""
         index = self._index
         if index is None:
-            index = {}
-            for name, value in self._items:
-                key = name.lower()
-                values = index.get(key)
-                if values is None:
-                    index[key] = [value]
-                else:
-                    values.append(value)
+            named = self._named
+            if named is not None:
+                names, values = list(map(_NAME, named)), list(map(_VALUE, named))
+            else:
+                items = self._items
+                names, values = list(map(_FIRST, items)), list(map(_SECOND, items))
+            keys = list(map(str.lower, names))
+            index = dict(zip(keys, values))
+            if len(index) < len(keys):
+                multi: dict[str, list[str]] = {}
+                for key, value in zip(keys, values):
+                    if key in multi:
+                        multi[key].append(value)
+                    else:
+                        multi[key] = [value]
+                self._multi = multi
+                index = {key: vs[0] for key, vs in multi.items()}
             self._index = index
         return index
 
@@ -46,37 +84,44 @@ class Headers:
         index = self._index
         if index is None:
             index = self._lookup()
-        return index.get(name.lower(), [])
+        if self._multi is not None:
+            return self._multi.get(name.lower(), [])
+        value = index.get(name.lower())
+        return [] if value is None else [value]
 
     def get(self, name: str, default: str | None = None) -> str | None:
         """The first value, as most servers and browsers read single-valued headers."""
         index = self._index
         if index is None:
             index = self._lookup()
-        values = index.get(name.lower())
-        return values[0] if values else default
+        return index.get(name.lower(), default)
 
     def combined(self, name: str) -> str | None:
         """All lines joined with ``", "``, the way Chromium's ``GetNormalizedHeader`` and
         Fetch's "get" read a header: two lines become one list-valued string."""
-        values = self.get_all(name)
+        index = self._index
+        if index is None:
+            index = self._lookup()
+        if self._multi is None:
+            return index.get(name.lower())
+        values = self._multi.get(name.lower())
         return ", ".join(values) if values else None
 
     def __contains__(self, name: object) -> bool:
         return isinstance(name, str) and name.lower() in self._lookup()
 
     def __iter__(self) -> Iterator[tuple[str, str]]:
-        return iter(self._items)
+        return iter(self._pairs())
 
     def __len__(self) -> int:
-        return len(self._items)
+        return len(self._items if self._items is not None else self._named or ())
 
     def names(self) -> list[str]:
         """Lower-cased names without pseudo-headers, in first-seen order."""
         return [n for n in self._lookup() if not n.startswith(":")]
 
     def items(self) -> list[tuple[str, str]]:
-        return list(self._items)
+        return list(self._pairs())
 
     def __repr__(self) -> str:
-        return f"Headers({self._items!r})"
+        return f"Headers({self._pairs()!r})"

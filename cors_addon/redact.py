@@ -74,6 +74,7 @@ def redact_value(value: str) -> str:
         return REDACTED
 
 
+@functools.lru_cache(maxsize=4096)  # pure; names repeat (header names, query keys)
 def is_secret_name(name: str) -> bool:
     """A header or query parameter whose value is a secret by its name alone."""
     n = name.strip().lower()
@@ -110,11 +111,40 @@ def _redact_params(text: str) -> str:
     return "".join(out)
 
 
+_PLAIN_URL = re.compile(
+    r"[a-z][a-z0-9+.\-]*://[^/?\x00-\x20\x7f-\U0010ffff@#%+\[\]][^\x00-\x20\x7f-\U0010ffff@#%+\[\]]*")
+"""An ASCII URL with a lower-case scheme, a host, and no userinfo, fragment, escapes,
+``+``, brackets, spaces or controls: ``urlsplit``/``urlunsplit`` give it back as
+written."""
+_TOKEN_SHAPED = re.compile(r"[A-Za-z0-9]{22}|eyJ")
+"""What every token pattern needs: a JWT starts ``eyJ``, a key is 22+ letters and
+digits in a row (``_PART``); ``Bearer …`` needs a space, which a plain URL lacks."""
+_PARAM_SEPARATOR = re.compile(r"[&;]")
+
+
+def _nothing_to_redact(url: str) -> bool:
+    """Whether :func:`redact_url` would give ``url`` back unchanged, decided without
+    taking it apart: most URLs in a recording (assets, API calls) hold no secret, and
+    this is a fraction of the cost of looking (``tests/test_redaction.py`` holds the
+    two to the same answer)."""
+    if not _PLAIN_URL.fullmatch(url) or _TOKEN_SHAPED.search(url):
+        return False
+    mark, query = url.partition("?")[1:]
+    return not mark or bool(query) and not any(
+        is_secret_name(piece.partition("=")[0]) for piece in _PARAM_SEPARATOR.split(query))
+
+
 @functools.lru_cache(maxsize=16384)  # pure; a report repeats URLs (assets, endpoints)
 def redact_url(url: str) -> str:
     """Userinfo, query and fragment values named like secrets (OAuth's implicit flow
     puts tokens in the fragment) and token-shaped parts anywhere go; the endpoint stays
     readable, and what is kept is kept as written."""
+    if _nothing_to_redact(url):
+        return url
+    return _redact_url(url)
+
+
+def _redact_url(url: str) -> str:
     try:
         parts = urlsplit(url)
         if not parts.scheme and not parts.netloc:
@@ -163,8 +193,12 @@ def redact_flow(flow):
     """A copy of a :class:`~cors_addon.analyzer.FlowResult` safe to show (the flow
     itself when nothing in it needed redacting: most flows, and copying a hundred
     thousand of them was half the cost of a report)."""
+    url = redact_url(flow.url)
+    if (url == flow.url and not flow.message and not flow.failed_parameter and not flow.notes
+            and not flow.requested and not flow.max_age and _text(flow.origin) == flow.origin):
+        return flow
     changes = {
-        "url": redact_url(flow.url),
+        "url": url,
         "origin": _text(flow.origin),
         "message": _text(flow.message),
         "failed_parameter": _text(flow.failed_parameter),

@@ -137,9 +137,8 @@ def _load_har(path: str, raw: bytes, warnings: list[str], keep_source: bool = Tr
     if not keep_source:
         from cors_addon.sources import har_fast
 
-        slim = har_fast.decode(raw)
-        if slim is not None:
-            har = read_har_data(path, slim)
+        har = har_fast.read_har_fast(path, raw)
+        if har is not None:
             warnings.extend(har.skipped)
             return Recording(path, "har", har.exchanges, har.pages, har=None, warnings=warnings)
     try:
