@@ -543,9 +543,10 @@ class Analyzer:
         values, first = _lru_get(self._allow_origins, scope, lambda: (set(), ex.id))
         if len(values) < 16:
             values.add(allow)
-        vary = {v.strip().lower() for v in ",".join(ex.response_headers.get_all("vary")).split(",")}
-        if len(values) >= 2 and not vary & {"origin", "*"}:
-            self._record("missing-vary-origin" + suffix, scope, result, extra_flows=[first])
+        if len(values) >= 2:
+            vary = {v.strip().lower() for v in ",".join(ex.response_headers.get_all("vary")).split(",")}
+            if not vary & {"origin", "*"}:
+                self._record("missing-vary-origin" + suffix, scope, result, extra_flows=[first])
 
     # -- bookkeeping -------------------------------------------------------------
 

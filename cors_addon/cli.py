@@ -29,7 +29,7 @@ from cors_addon.batch import audit_all, default_jobs
 from cors_addon.progress import MIN_EXCHANGES, MIN_FILES, Progress
 from cors_addon.redact import redact_report
 from cors_addon.sources.load import Recording, expand_paths
-from cors_addon.writers import FORMATS, format_for_path, render
+from cors_addon.writers import FORMATS, format_for_path, render_bytes
 
 FAIL_ON_WORDS = ("blocked", "redundant", "error", "warning", "info")
 
@@ -150,15 +150,14 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     if _fast_exit:
         _kept.append(results)  # freed by the process exit, not one object at a time (see _exit)
-    text = render([(p, r) for (p, _, _), r in zip(results, shown)], fmt, [rec.exchanges for _, _, rec in results],
-                  show_secrets=args.show_secrets)
+    data = render_bytes([(p, r) for (p, _, _), r in zip(results, shown)], fmt,
+                        [rec.exchanges for _, _, rec in results], show_secrets=args.show_secrets)
     try:
         if args.output:
-            with open(args.output, "w", encoding="utf-8", errors="backslashreplace") as fh:
-                fh.write(text)
+            with open(args.output, "wb") as fh:
+                fh.write(data)
         else:
-            encoding = sys.stdout.encoding or "utf-8"
-            sys.stdout.write(text if text.isascii() else text.encode(encoding, "backslashreplace").decode(encoding))
+            _write_stdout(data)
         if args.annotate:
             write_annotated(args.annotate, results[0][1], results[0][2])
     except OSError as exc:
@@ -170,6 +169,21 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"cors-audit: failing on {', '.join(matched)}", file=sys.stderr)
         status = EXIT_FINDINGS
     return status
+
+
+def _write_stdout(data: bytes) -> None:
+    """UTF-8 bytes straight to a UTF-8 stdout (the usual case); any other encoding
+    gets the text with what it cannot encode as backslash escapes."""
+    out = sys.stdout
+    buffer = getattr(out, "buffer", None)
+    if buffer is not None and (out.encoding or "").lower().replace("-", "").replace("_", "") == "utf8":
+        out.flush()
+        buffer.write(data)
+        buffer.flush()
+        return
+    encoding = out.encoding or "utf-8"
+    text = data.decode("utf-8")
+    out.write(text if text.isascii() else text.encode(encoding, "backslashreplace").decode(encoding))
 
 
 def write_annotated(path: str, report: Report, recording: Recording) -> None:

@@ -48,11 +48,29 @@ UA_ADDED_REQUEST_HEADERS = frozenset(
 sees them on the wire, but they never make a request need a preflight."""
 
 
+_DEFAULT_PORTS = {"http": 80, "https": 443, "ws": 80, "wss": 443}
+_PLAIN_ORIGIN = re.compile(r"(https?|wss?)://([A-Za-z0-9.\-]+)(?::([0-9]{0,5}))?(?=[/?#]|\Z)")
+"""The common URL's origin read without ``urlsplit``: a special scheme written in
+lower case, then a host of letters, digits, dots and dashes (no userinfo), then an
+optional port. Any other URL takes the general path, which gives the same answer."""
+
+
 @functools.lru_cache(maxsize=4096)
 def origin_of(url: str) -> str:
     """Serialise the origin of ``url`` (#ascii-serialisation-of-an-origin): scheme,
     host and a non-default port, without a trailing slash. Memoised (bounded): it is
     called several times per exchange, mostly with the same URLs."""
+    m = _PLAIN_ORIGIN.match(url)
+    if m is not None:
+        scheme, host, port = m.groups()
+        if not port or int(port) == _DEFAULT_PORTS[scheme]:
+            return f"{scheme}://{host.lower()}"
+        if int(port) <= 65535:
+            return f"{scheme}://{host.lower()}:{int(port)}"
+    return _origin_of_any(url)
+
+
+def _origin_of_any(url: str) -> str:
     try:
         parts = urlsplit(url)
         scheme = parts.scheme.lower()
@@ -64,7 +82,7 @@ def origin_of(url: str) -> str:
         return "null"
     if ":" in host:
         host = f"[{host}]"
-    default = {"http": 80, "https": 443, "ws": 80, "wss": 443}.get(scheme)
+    default = _DEFAULT_PORTS.get(scheme)
     if port is None or port == default:
         return f"{scheme}://{host}"
     return f"{scheme}://{host}:{port}"
@@ -147,6 +165,32 @@ def is_safelisted_header(name: str, value: str, *, chromium_extras: bool = False
     return False
 
 
+_SKIPPED, _UNSAFE, _ADDED, _BY_VALUE = range(4)
+_VALUE_CHECKED = frozenset({"accept", "accept-language", "content-language", "content-type", "range"})
+_NAME_KINDS: dict[tuple[str, bool], int] = {}
+
+
+def _name_kind(n: str, chromium_extras: bool) -> int:
+    """What a lower-cased header name alone decides: never counted (pseudo-headers,
+    forbidden names), added by the browser's network stack, safelisted or not
+    depending on its value, or unsafe whatever its value (every other name: only
+    the names :func:`is_safelisted_header` checks can be safelisted). Memoised: a
+    recording uses a few dozen names."""
+    kind = _NAME_KINDS.get((n, chromium_extras))
+    if kind is None:
+        if n.startswith(":") or is_forbidden_request_header(n):
+            kind = _SKIPPED
+        elif n in UA_ADDED_REQUEST_HEADERS:
+            kind = _ADDED
+        elif n in _VALUE_CHECKED or chromium_extras and n in CHROMIUM_EXTRA_SAFELIST:
+            kind = _BY_VALUE
+        else:
+            kind = _UNSAFE
+        if len(_NAME_KINDS) < 4096:
+            _NAME_KINDS[(n, chromium_extras)] = kind
+    return kind
+
+
 def cors_unsafe_header_names(
     headers: Headers, *, chromium_extras: bool = False, wire: bool = False
 ) -> list[str]:
@@ -157,14 +201,15 @@ def cors_unsafe_header_names(
     browser adds on its own are ignored as well, since a proxy sees those too."""
     unsafe: set[str] = set()
     safelisted: list[tuple[str, int]] = []
-    skip = UA_ADDED_REQUEST_HEADERS | (_cache_bypass_headers(headers) if wire else frozenset())
+    bypass = _cache_bypass_headers(headers) if wire else frozenset()
     for name, value in headers:
         n = name.lower()
-        if n.startswith(":") or is_forbidden_request_header(n):
+        kind = _NAME_KINDS.get((n, chromium_extras))
+        if kind is None:
+            kind = _name_kind(n, chromium_extras)
+        if kind == _SKIPPED or wire and (kind == _ADDED or n in bypass):
             continue
-        if wire and n in skip:
-            continue
-        if is_safelisted_header(n, value, chromium_extras=chromium_extras):
+        if kind == _BY_VALUE and is_safelisted_header(n, value, chromium_extras=chromium_extras):
             safelisted.append((n, len(value.encode("utf-8", "surrogateescape"))))
         else:
             unsafe.add(n)

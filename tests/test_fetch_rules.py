@@ -1,6 +1,8 @@
 """The Fetch rules, as tables from the standard and from Chromium's behaviour."""
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from cors_addon.fetch_rules import (
     PreflightAnswer,
@@ -154,3 +156,50 @@ def test_spec_wildcard_never_covers_authorization():
 def test_redirect_with_credentials_in_location():
     assert check_redirect_location("http://user:pw@api.test/").error == "RedirectContainsCredentials"
     assert check_redirect_location("http://api.test/") is None
+
+
+_URL_PIECES = st.text(st.sampled_from(list("aZ09.-:/?#@[]% \t\\é_~htps")), max_size=14)
+
+
+@settings(max_examples=2000, deadline=None)
+@given(scheme=st.sampled_from(["http", "https", "ws", "wss", "HTTP", "Https", "ftp", ""]), host=_URL_PIECES,
+       port=st.sampled_from(["", ":", ":80", ":443", ":080", ":8080", ":99999", ":65535", ":0", ":a", "::1"]),
+       tail=st.sampled_from(["", "/", "/p?q", "?x", "#f", "/a:b@c"]))
+def test_origin_shortcut_gives_what_urlsplit_gives(scheme, host, port, tail):
+    from cors_addon.fetch_rules import _origin_of_any
+
+    url = f"{scheme}://{host}{port}{tail}"
+    assert origin_of.__wrapped__(url) == _origin_of_any(url)
+
+
+def _unsafe_names_by_the_definition(headers, chromium_extras, wire):
+    """#cors-unsafe-request-header-names written out header by header."""
+    from cors_addon.fetch_rules import UA_ADDED_REQUEST_HEADERS, _cache_bypass_headers, is_forbidden_request_header
+
+    skip = UA_ADDED_REQUEST_HEADERS | _cache_bypass_headers(headers) if wire else frozenset()
+    unsafe, sizes = set(), []
+    for name, value in headers:
+        n = name.lower()
+        if n.startswith(":") or is_forbidden_request_header(n) or n in skip:
+            continue
+        if is_safelisted_header(n, value, chromium_extras=chromium_extras):
+            sizes.append((n, len(value.encode("utf-8", "surrogateescape"))))
+        else:
+            unsafe.add(n)
+    if sum(s for _, s in sizes) > 1024:
+        unsafe.update(n for n, _ in sizes)
+    return sorted(unsafe)
+
+
+@settings(max_examples=1500, deadline=None)
+@given(pairs=st.lists(st.tuples(
+    st.sampled_from(["Accept", "content-type", "Content-Language", "Range", "DPR", "Save-Data", "Width", "X-Custom",
+                     "Cache-Control", "Pragma", "Priority", "User-Agent", ":method", "Sec-Fetch-Mode", "Proxy-X",
+                     "If-None-Match", "Authorization", "Origin", "ECT"]),
+    st.one_of(st.sampled_from(["application/json", "text/plain", "no-cache", "on", "2", "bytes=0-", "4g", "en"]),
+              st.text(max_size=700))), max_size=8),
+    chromium_extras=st.booleans(), wire=st.booleans())
+def test_unsafe_header_names_follow_the_definition(pairs, chromium_extras, wire):
+    headers = Headers(pairs)
+    assert cors_unsafe_header_names(headers, chromium_extras=chromium_extras, wire=wire) == \
+        _unsafe_names_by_the_definition(headers, chromium_extras, wire)

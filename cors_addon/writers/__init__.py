@@ -19,10 +19,7 @@ def render(reports: list[tuple[str, Report]], fmt: str,
 
     Unless ``show_secrets``, every writer gets reports whose URLs, messages, notes,
     page titles and findings went through :func:`cors_addon.redact.redact_report`."""
-    if not show_secrets:
-        from cors_addon.redact import redact_report
-
-        reports = [(path, redact_report(report)) for path, report in reports]
+    reports = _shown(reports, show_secrets)
     if fmt == "html":
         from cors_addon.writers.html import HtmlSource, render_html
 
@@ -40,6 +37,26 @@ def render(reports: list[tuple[str, Report]], fmt: str,
     from cors_addon.writers.table import render_table
 
     return render_table(reports)
+
+
+def render_bytes(reports: list[tuple[str, Report]], fmt: str,
+                 exchanges: Sequence[list[Exchange] | None] | None = None, *, show_secrets: bool = False) -> bytes:
+    """:func:`render` as UTF-8 bytes, ready for a file or a UTF-8 stdout; the JSON
+    report is made as bytes from the start. Lone surrogates are written as
+    ``\\udc80`` text."""
+    if fmt == "json":
+        from cors_addon.writers.json_writer import render_json_bytes
+
+        return render_json_bytes(_shown(reports, show_secrets))
+    return render(reports, fmt, exchanges, show_secrets=show_secrets).encode("utf-8", "backslashreplace")
+
+
+def _shown(reports: list[tuple[str, Report]], show_secrets: bool) -> list[tuple[str, Report]]:
+    if show_secrets:
+        return reports
+    from cors_addon.redact import redact_report
+
+    return [(path, redact_report(report)) for path, report in reports]
 
 
 def format_for_path(path: str, default: str = "table") -> str:
