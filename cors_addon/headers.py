@@ -8,49 +8,79 @@ pseudo-headers. A dict would lose the first two facts, so headers stay a list of
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
-from operator import attrgetter, itemgetter
+from operator import itemgetter
 
-_NAME, _VALUE = attrgetter("name"), attrgetter("value")
 _FIRST, _SECOND = itemgetter(0), itemgetter(1)
 
 
-class Headers:
-    """Pairs are kept as the source gave them; a case-insensitive index is built on
-    the first lookup, with C-level ``map``/``zip`` calls rather than a Python loop per
-    header (a Chrome request carries about sixteen, and most are never asked for)."""
+def _decode_all(parts: list[bytes]) -> list[str]:
+    """Each part as UTF-8 with ``surrogateescape`` (how mitmproxy turns header bytes
+    into text), in one decode of the parts joined by newlines when no part holds one
+    (HTTP forbids them in header names and values, so nearly always)."""
+    texts = b"\n".join(parts).decode("utf-8", "surrogateescape").split("\n")
+    if len(texts) == len(parts):
+        return texts
+    return [p.decode("utf-8", "surrogateescape") for p in parts]
 
-    __slots__ = ("_items", "_named", "_index", "_multi")
+
+class Headers:
+    """Pairs are kept as the source gave them (text pairs, the HAR reader's structs, or
+    mitmproxy's raw byte fields) and turned into text pairs only if someone iterates
+    them; a case-insensitive index is built on the first lookup, with C-level
+    ``map``/``zip`` calls rather than a Python loop per header (a Chrome request
+    carries about sixteen, and most are never asked for)."""
+
+    __slots__ = ("_items", "_raw", "_index", "_multi")
 
     def __init__(self, items: Iterable[tuple[str, str]] = ()) -> None:
         self._items: list[tuple[str, str]] | None = [(str(k), str(v)) for k, v in items]
-        self._named: list | None = None
+        self._raw: list | tuple | None = None
+        """Unconverted headers: a list of objects with ``name`` and ``value``, or a
+        tuple of ``(bytes, bytes)`` fields."""
         self._index: dict[str, str] | None = None
         self._multi: dict[str, list[str]] | None = None
 
     @classmethod
     def from_str_pairs(cls, items: list[tuple[str, str]]) -> Headers:
         """Headers over a list of ``(str, str)`` pairs the caller made and hands over
-        (no copy, no conversion): the readers' fast path."""
+        (no copy, no conversion)."""
         headers = cls.__new__(cls)
         headers._items = items
-        headers._named = headers._index = headers._multi = None
+        headers._raw = headers._index = headers._multi = None
         return headers
 
     @classmethod
     def from_named(cls, named: list) -> Headers:
         """Headers over objects with ``name`` and ``value`` string attributes (the HAR
-        reader's decoded structs), turned into pairs only if someone iterates them."""
+        reader's decoded structs)."""
         headers = cls.__new__(cls)
-        headers._named = named
+        headers._raw = named
         headers._items = headers._index = headers._multi = None
         return headers
+
+    @classmethod
+    def from_byte_fields(cls, fields: tuple[tuple[bytes, bytes], ...]) -> Headers:
+        """Headers over mitmproxy's raw ``fields``, decoded as ``items(multi=True)``
+        would decode them, when first needed."""
+        headers = cls.__new__(cls)
+        headers._raw = fields
+        headers._items = headers._index = headers._multi = None
+        return headers
+
+    def _names_values(self) -> tuple[list[str], list[str]]:
+        items = self._items
+        if items is not None:
+            return list(map(_FIRST, items)), list(map(_SECOND, items))
+        raw = self._raw
+        if type(raw) is tuple:
+            return _decode_all(list(map(_FIRST, raw))), _decode_all(list(map(_SECOND, raw)))
+        return [h.name for h in raw], [h.value for h in raw]  # type: ignore[union-attr]
 
     def _pairs(self) -> list[tuple[str, str]]:
         items = self._items
         if items is None:
-            named = self._named or []
-            items = self._items = list(zip(map(_NAME, named), map(_VALUE, named)))
-            self._named = None
+            items = self._items = list(zip(*self._names_values()))
+            self._raw = None
         return items
 
     def _lookup(self) -> dict[str, str]:
@@ -58,12 +88,7 @@ class Headers:
         every value (the index then maps to the first of them)."""
         index = self._index
         if index is None:
-            named = self._named
-            if named is not None:
-                names, values = list(map(_NAME, named)), list(map(_VALUE, named))
-            else:
-                items = self._items
-                names, values = list(map(_FIRST, items)), list(map(_SECOND, items))
+            names, values = self._names_values()
             keys = list(map(str.lower, names))
             index = dict(zip(keys, values))
             if len(index) < len(keys):
@@ -114,7 +139,7 @@ class Headers:
         return iter(self._pairs())
 
     def __len__(self) -> int:
-        return len(self._items if self._items is not None else self._named or ())
+        return len(self._items if self._items is not None else self._raw or ())
 
     def names(self) -> list[str]:
         """Lower-cased names without pseudo-headers, in first-seen order."""

@@ -21,8 +21,7 @@ def _headers(headers: Any) -> Headers:
     ``surrogateescape``), read straight from their raw fields when there are some."""
     fields = getattr(headers, "fields", None)
     if type(fields) is tuple:
-        return Headers.from_str_pairs(
-            [(k.decode("utf-8", "surrogateescape"), v.decode("utf-8", "surrogateescape")) for k, v in fields])
+        return Headers.from_byte_fields(fields)
     return Headers(headers.items(multi=True))
 
 
