@@ -1,9 +1,16 @@
 """The mitmproxy addon: the engine's live door.
 
-Each blocked flow is logged the moment the proxy can know it (a failing preflight as
+Each blocked flow is logged the moment the analysis knows it (a failing preflight as
 soon as its answer arrives, a failing response when it completes) in the browser's
-words, and marked and commented for mitmweb. Pairing happens in the ``request`` hook,
-when every preflight has completed; judging happens in ``response``/``error``.
+words, and marked and commented for mitmweb. Pairing happens at the ``request`` hook,
+when every preflight has completed; judging at ``response``/``error``.
+
+The analysis runs in a helper process (:mod:`cors_addon.live_worker`) unless
+``cors_helper`` is off: the proxy only copies each flow's raw fields into a batch (a
+few microseconds), so the addon adds almost nothing to the time a flow spends in the
+proxy, and verdicts come back within milliseconds. Where the helper cannot run (a
+standalone mitmproxy binary) or stops, the same :class:`~cors_addon.live.LiveSession`
+runs in this process instead.
 
 Only the standard library and mitmproxy are imported here, so the addon loads into a
 mitmproxy that has nothing else installed. An exception inside the analysis of one
@@ -12,52 +19,56 @@ flow is logged once with its URL and never reaches the proxy.
 
 from __future__ import annotations
 
+import asyncio
 import logging
-from collections import OrderedDict
+import pickle
+import weakref
 from collections.abc import Sequence
 
 from mitmproxy import command, ctx, exceptions, flow, http, types
 from mitmproxy.hooks import UpdateHook
 from mitmproxy.log import ALERT
 
-from cors_addon.analyzer import Analyzer, FlowResult, Report
+from cors_addon import live_wire as wire
+from cors_addon.analyzer import Report
 from cors_addon.audit import analyze
-from cors_addon.catalogue import FINDINGS
 from cors_addon.engines import ENGINES, get_engine
 from cors_addon.exchange import Exchange
-from cors_addon.pages import PageTracker
-from cors_addon.redact import redact_text, redact_url
-from cors_addon.sources.flows import PAGE_METADATA_KEY, flow_to_exchange, is_http_flow, request_key
+from cors_addon.live import MARKS, MAX_LIVE_FLOWS, Annotation, LiveSession, fix_line, write_report  # noqa: F401
+from cors_addon.live_helper import HelperGone, HelperProcess
+from cors_addon.sources.flows import flow_to_exchange, is_http_flow
 from cors_addon.writers import FORMATS, format_for_path
 
 logger = logging.getLogger(__name__)
 
-MARKS = {"blocked": ":no_entry:", "redundant": ":repeat:", "warning": ":warning:"}
-MAX_LIVE_FLOWS = 10_000
-"""Flows whose result may still change (a preflight waiting for its request); older
-ones are dropped from this index, never from the analysis."""
-
-
-MAX_LIVE_PAGES = 1000
+FLUSH_DELAY = 0.005
+"""Seconds a batch may wait for more flows before it goes to the helper."""
+FINISH_TIMEOUT = 600.0
 
 
 class CorsAddon:
     name = "cors"
 
     def __init__(self) -> None:
-        self.pages = PageTracker()
-        self.analyzer = self._new_analyzer("chromium", keep_flows=False)
-        self._live: OrderedDict[str, http.HTTPFlow] = OrderedDict()
-        self._begun: OrderedDict[str, tuple[tuple, Exchange]] = OrderedDict()
-        """Flows between their request and response hooks, with the exchange made at
-        the request (its URL and headers are reused when the request did not change)."""
+        self.session: LiveSession | None = None
+        """The analysis, when it runs in this process."""
+        self.helper: HelperProcess | None = None
+        self._settings: tuple | None = None
+        self._live: dict[str, weakref.ref[http.HTTPFlow]] = {}
+        """Flows whose verdict may still arrive or change, by id. Held weakly: a flow
+        nobody else keeps (mitmdump drops each flow once it is done) needs no mark,
+        and keeping it alive until its verdict arrived made every flow outlive two
+        garbage collections, and the full collections several times as frequent."""
+        self._inflight: dict[str, tuple] = {}
+        """What was sent to the helper of each request between its two hooks."""
         self._kept: list[http.HTTPFlow] = []
-        self._exchanges: list[Exchange] | None = None
-        """Kept only for an HTML report: its headers and per-engine what-if need them."""
-        self._logged: set[str] = set()
+        self._keep = False
         self._failed_once = False
+        self._helper_failed = False
         self._current: http.HTTPFlow | None = None
-        self._completed = 0
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._flush_scheduled = False
+        self._finished: tuple | None = None
 
     # -- options -----------------------------------------------------------------
 
@@ -88,14 +99,10 @@ class CorsAddon:
             """Show cookies, Authorization values and token-like URL parameters in the
             log lines, flow comments and reports (hidden by default).""",
         )
-
-    def _new_analyzer(self, browser: str, *, keep_flows: bool) -> Analyzer:
-        # Without a report to write, page tallies beyond MAX_LIVE_PAGES are folded
-        # into one (totals stay exact), so a long session's state stays bounded.
-        self.pages = PageTracker(max_pages=None if keep_flows else MAX_LIVE_PAGES)
-        return Analyzer(
-            get_engine(browser), keep_flows=keep_flows, pages=self.pages,
-            on_result=self._on_result, on_blocked=self._on_blocked,
+        loader.add_option(
+            "cors_helper", bool, True,
+            """Run the CORS analysis in a helper process, off the proxy's request path
+            (it falls back to mitmproxy's own process when the helper cannot run).""",
         )
 
     def configure(self, updated: set[str]) -> None:
@@ -107,151 +114,301 @@ class CorsAddon:
         if "cors_annotate" in updated and ctx.options.cors_annotate:
             if not ctx.options.cors_annotate.lower().endswith(".har"):
                 raise exceptions.OptionsError("cors_annotate must name a .har file")
+        self._keep = bool(ctx.options.cors_annotate)
         path = ctx.options.cors_report
         html = bool(path) and format_for_path(path, ctx.options.cors_format) == "html"
-        if updated & {"cors_browser", "cors_report", "cors_annotate"} or html != (self._exchanges is not None):
-            keep = bool(ctx.options.cors_report or ctx.options.cors_annotate)
-            self.analyzer = self._new_analyzer(ctx.options.cors_browser, keep_flows=keep)
-            self._exchanges = [] if html else None
+        settings = (ctx.options.cors_browser, bool(ctx.options.cors_report or ctx.options.cors_annotate), html,
+                    ctx.options.cors_show_secrets, ctx.options.cors_helper)
+        if settings != self._settings:
+            # A new engine or a new report: a fresh session (a report covers what
+            # was seen since its options were set).
+            self._settings = settings
+            self._stop_helper()
+            self.session = None
+
+    @property
+    def browser(self) -> str:
+        return self._settings[0] if self._settings else "chromium"
 
     # -- hooks -------------------------------------------------------------------
 
+    # The three hooks are the proxy's request path: with the helper running, each only
+    # copies the flow's raw fields into the batch (a few microseconds; measured by
+    # scripts/bench), and everything else happens in the helper.
+
     def request(self, f: http.HTTPFlow) -> None:
-        self._guard(f, self._begin)
+        if self.helper is None or not self._to_helper(f, self._begin_event):
+            self._in_process(f, True)
 
     def response(self, f: http.HTTPFlow) -> None:
-        self._guard(f, self._complete)
+        self._complete(f)
 
     def error(self, f: http.HTTPFlow) -> None:
-        self._guard(f, self._complete)
+        self._complete(f)
 
-    def done(self) -> None:
+    def _complete(self, f: http.HTTPFlow) -> None:
+        if self._keep:
+            self._kept.append(f)
+        live = self._live
+        live[f.id] = weakref.ref(f)
+        if len(live) > MAX_LIVE_FLOWS:
+            del live[next(iter(live))]
+        if self.helper is None or not self._to_helper(f, self._complete_event):
+            self._in_process(f, False)
+
+    def _to_helper(self, f: http.HTTPFlow, event) -> bool:
+        """Queue the flow's event for the helper; False when the helper is gone (the
+        caller then analyses the flow here)."""
         try:
-            report = self.analyzer.finish()
-            self._write_outputs(report)
-            s = report.summary
-            logger.log(
-                ALERT,
-                f"CORS: {s['preflights']} preflights ({s['redundant_preflights']} redundant), "
-                f"{s['blocked']} blocked, {s['avoidable_time_ms']:.0f} ms avoidable over {s['pages']} pages",
-            )
+            self.helper.send(event(f))  # type: ignore[union-attr]
+            if not self._flush_scheduled:
+                self._schedule_flush()
+        except HelperGone as exc:
+            self._helper_gone(exc)
+            return False
         except Exception:
-            logger.exception("CORS report could not be written")
+            self._failed(f.request.pretty_url, None)
+        return True
 
-    def _guard(self, f: http.HTTPFlow, step) -> None:
+    def _begin_event(self, f: http.HTTPFlow) -> tuple:
+        fields = wire.request_fields(f)
+        inflight = self._inflight
+        inflight[f.id] = fields
+        if len(inflight) > MAX_LIVE_FLOWS:
+            del inflight[next(iter(inflight))]
+        return (wire.BEGIN, f.id, fields)
+
+    def _complete_event(self, f: http.HTTPFlow) -> tuple:
+        return wire.complete_event(f, self._inflight.pop(f.id, None))
+
+    def _in_process(self, f: http.HTTPFlow, begin: bool) -> None:
         """Never raise into mitmproxy: one failing flow is logged once, the proxy and
         the rest of the analysis go on."""
         self._current = f
         try:
-            step(f)
+            if self.session is None and self.helper is None:
+                self._start()
+                if self.helper is not None and self._to_helper(f, self._begin_event if begin else self._complete_event):
+                    return  # started: the flow went there
+            session = self.session
+            assert session is not None
+            session.begin(f) if begin else session.complete(f)
         except Exception:
-            if not self._failed_once:
-                logger.exception(f"CORS analysis failed for {f.request.pretty_url}; continuing")
-                self._failed_once = True
-            else:
-                logger.warning(f"CORS analysis failed for {f.request.pretty_url}")
+            self._failed(f.request.pretty_url, None)
         finally:
             self._current = None
 
-    def _begin(self, f: http.HTTPFlow) -> None:
-        ex = flow_to_exchange(f, request_only=True)
-        f.metadata[PAGE_METADATA_KEY] = self.pages.assign(ex)
-        self.analyzer.begin(ex)
-        self._begun[f.id] = (request_key(f), ex)
-        if len(self._begun) > MAX_LIVE_FLOWS:
-            self._begun.popitem(last=False)
-
-    def _complete(self, f: http.HTTPFlow) -> None:
-        if f.id not in self._begun:
-            self._begin(f)
-        if ctx.options.cors_annotate:
-            self._kept.append(f)
-        self._live[f.id] = f
-        if len(self._live) > MAX_LIVE_FLOWS:
-            self._live.popitem(last=False)
-        begun = self._begun.pop(f.id, None)
-        like = begun[1] if begun is not None and begun[0] == request_key(f) else None
-        ex = flow_to_exchange(f, self._completed, like=like)
-        ex.page = f.metadata.get(PAGE_METADATA_KEY)
-        self.analyzer.add(ex)
-        if self._exchanges is not None:
-            self._exchanges.append(ex)
-        self._completed += 1
-
-    # -- results -----------------------------------------------------------------
-
-    def _on_blocked(self, result: FlowResult) -> None:
-        self._log_blocked(result)
-        self._annotate(result)
-
-    def _on_result(self, result: FlowResult) -> None:
-        if result.verdict == "blocked":
-            self._log_blocked(result)
-        self._annotate(result)
-        # A finished result never changes again (a request is finished after its
-        # preflight), so its flow leaves the index: keeping paired requests filled it
-        # with 10,000 flows nobody would annotate, and made every collection walk them.
-        self._live.pop(result.id, None)
-
-    @staticmethod
-    def _safe_url(url: str) -> str:
-        return url if ctx.options.cors_show_secrets else redact_url(url)
-
-    @staticmethod
-    def _safe(text: str | None) -> str:
-        text = text or ""
-        return text if ctx.options.cors_show_secrets else redact_text(text)
-
-    def _log_blocked(self, result: FlowResult) -> None:
-        if result.id in self._logged:
-            return
-        self._logged.add(result.id)
-        if len(self._logged) > MAX_LIVE_FLOWS:
-            self._logged.clear()
-        method = result.requested["method"] if result.requested else result.method
-        reason = result.cors_error or "network error"
-        line = f"BLOCKED {method} {self._safe_url(result.url)} from {result.origin}: {reason} — {self._safe(result.message)}"
-        fix = fix_line(result)
-        if fix:
-            line += f" Fix: {fix}"
-        if result.never_sent:
-            line += " (the request was never sent)"
-        logger.log(ALERT, line)
-
-    def _annotate(self, result: FlowResult) -> None:
-        f = self._live.get(result.id)
-        if f is None:
-            return
-        f.metadata["cors"] = result.as_dict()
-        if result.verdict == "blocked":
-            f.marked = MARKS["blocked"]
-            f.comment = f"CORS blocked: {result.cors_error or 'network error'} — {self._safe(result.message)}"
-        elif result.redundant:
-            f.marked = MARKS["redundant"]
-            f.comment = f"Redundant preflight ({result.cause}): {FINDINGS['redundant-' + result.cause].title}"
-        elif any(FINDINGS[fid].severity == "warning" for fid in result.findings):
-            f.marked = MARKS["warning"]
-            f.comment = "; ".join(FINDINGS[fid].title for fid in result.findings)
+    def _failed(self, url: str, trace: str | None) -> None:
+        if not self._failed_once:
+            self._failed_once = True
+            if trace:
+                logger.error(f"CORS analysis failed for {url}; continuing\n{trace.rstrip()}")
+            else:
+                logger.exception(f"CORS analysis failed for {url}; continuing")
         else:
+            logger.warning(f"CORS analysis failed for {url}")
+
+    # -- where the analysis runs -----------------------------------------------------
+
+    def _start(self, *, helper: bool = True) -> None:
+        browser, keep_flows, html, show_secrets, use_helper = self._settings or (
+            "chromium", False, False, False, True)
+        if helper and use_helper and not self._helper_failed:
+            try:
+                self.helper = HelperProcess(self._on_helper_messages)
+                self.helper.send((wire.CONFIGURE, browser, keep_flows, html, show_secrets))
+                loop = self._event_loop()
+                if loop is not None:
+                    loop.add_reader(self.helper.out_fd, self._drain)
+                return
+            except HelperGone as exc:
+                self._helper_gone(exc)
+                return
+        self.session = LiveSession(browser, keep_flows=keep_flows, keep_exchanges=html, show_secrets=show_secrets,
+                                   on_annotation=self._apply)
+
+    def _event_loop(self) -> asyncio.AbstractEventLoop | None:
+        """mitmproxy's event loop, when the hooks are called from it (not in unit
+        tests driving the hooks directly)."""
+        if self._loop is None:
+            try:
+                self._loop = asyncio.get_running_loop()
+            except RuntimeError:
+                return None
+        return self._loop
+
+    def _helper_gone(self, exc: HelperGone) -> None:
+        """Analyse here from now on; say so once."""
+        if self.helper is not None:
+            logger.warning(f"CORS helper process stopped: {exc}; analysing in mitmproxy's process from now on "
+                           "(flows before this are not in the report)")
+        else:
+            logger.info(f"CORS helper process unavailable: {exc}; analysing in mitmproxy's process")
+        self._helper_failed = True
+        self._stop_helper()
+        self._start()
+
+    def _stop_helper(self) -> None:
+        helper, self.helper = self.helper, None
+        self._inflight.clear()
+        if helper is None:
             return
-        if f is not self._current:
+        if self._loop is not None:
+            try:
+                self._loop.remove_reader(helper.out_fd)
+            except (ValueError, OSError):
+                pass
+        helper.close()
+
+    def _schedule_flush(self) -> None:
+        """Send the batch soon (within ``FLUSH_DELAY``), or now when there is no event
+        loop to do it later."""
+        if self._flush_scheduled or self.helper is None or not self.helper.pending:
+            return
+        loop = self._event_loop()
+        if loop is None:
+            self.helper.flush()
+            return
+        self._flush_scheduled = True
+        loop.call_later(FLUSH_DELAY, self._flush)
+
+    def _flush(self) -> None:
+        self._flush_scheduled = False
+        try:
+            if self.helper is not None:
+                self.helper.flush()
+        except HelperGone as exc:
+            self._helper_gone(exc)
+
+    def _drain(self) -> None:
+        try:
+            if self.helper is not None:
+                self.helper.drain()
+                if self.helper.closed:
+                    raise HelperGone("it exited")
+        except HelperGone as exc:
+            self._helper_gone(exc)
+
+    def sync(self, timeout: float = 60.0) -> None:
+        """Wait until every flow seen so far has been analysed and its verdict applied
+        (tests, and anyone reading flows right after a replay)."""
+        if self.helper is not None:
+            try:
+                self.helper.send((wire.SYNC, 0))
+                self.helper.wait_for(wire.SYNCED, timeout)
+            except HelperGone as exc:
+                self._helper_gone(exc)
+
+    def _on_helper_messages(self, messages: list[tuple]) -> None:
+        """Replies from the helper, in order; the flows they mark are refreshed in
+        one ``update`` event."""
+        marked: list[http.HTTPFlow] = []
+        for message in messages:
+            try:
+                kind = message[0]
+                if kind == wire.ANNOTATION:
+                    f = self._apply(Annotation(*message[1:]), update=False)
+                    if f is not None:
+                        marked.append(f)
+                elif kind == wire.FORGET:
+                    pop = self._live.pop
+                    for flow_id in message[1]:
+                        pop(flow_id, None)
+                else:
+                    self._on_helper_message(message)
+            except Exception:  # never into the helper's I/O, which may be mid-write
+                logger.exception("CORS verdict could not be applied")
+        if marked:
+            ctx.master.addons.trigger(UpdateHook(marked))
+
+    def _on_helper_message(self, message: tuple) -> None:
+        kind = message[0]
+        if kind == wire.ANNOTATION:
+            self._apply(Annotation(*message[1:]))
+        elif kind == wire.FAILURE:
+            self._failed(message[1], message[2])
+        elif kind == wire.FINISHED:
+            self._finished = message[1:]
+
+    # -- verdicts --------------------------------------------------------------------
+
+    def _apply(self, note: Annotation, *, update: bool = True) -> http.HTTPFlow | None:
+        """Put a verdict on its flow; the flow when it was marked (and, unless
+        ``update`` is off, refreshed in mitmweb)."""
+        if note.log_line:
+            logger.log(ALERT, note.log_line)
+        ref = self._live.get(note.flow_id)
+        if ref is None:
+            return None
+        if note.final:
+            # A finished result never changes again (a request is finished after its
+            # preflight), so its flow leaves the index.
+            del self._live[note.flow_id]
+        f = ref()
+        if f is None:
+            return None
+        if note.metadata is None:
+            return None
+        f.metadata["cors"] = note.metadata
+        if not note.marked:
+            return None
+        f.marked, f.comment = note.marked, note.comment
+        if f is self._current:
+            return None
+        if update:
             ctx.master.addons.trigger(UpdateHook([f]))
+        return f
 
-    def _write_outputs(self, report: Report) -> None:
-        from cors_addon.writers import render
+    # -- the end ---------------------------------------------------------------------
 
-        if ctx.options.cors_report:
-            path = ctx.options.cors_report
-            fmt = format_for_path(path, ctx.options.cors_format)
-            with open(path, "w", encoding="utf-8") as fh:
-                fh.write(render([("live capture", report)], fmt, [self._exchanges],
-                                show_secrets=ctx.options.cors_show_secrets))
-            logger.log(ALERT, f"CORS report written to {path}")
+    def done(self) -> None:
+        try:
+            if self.helper is not None:
+                try:
+                    self._finish_in_helper()
+                    return
+                except HelperGone as exc:
+                    self._helper_gone(exc)
+            if self.session is None:
+                self._start(helper=False)  # no flow was seen: nothing for a helper to do
+            assert self.session is not None
+            report = self.session.finish()
+            if ctx.options.cors_report:
+                logger.log(ALERT, write_report(ctx.options.cors_report, ctx.options.cors_format, report,
+                                               self.session.exchanges, show_secrets=ctx.options.cors_show_secrets))
+            self._write_annotated(report)
+            self._log_summary(report.summary)
+        except Exception:
+            logger.exception("CORS report could not be written")
+
+    def _finish_in_helper(self) -> None:
+        assert self.helper is not None
+        self._finished = None
+        self.helper.send((wire.FINISH, ctx.options.cors_report, ctx.options.cors_format, self._keep))
+        self.helper.wait_for(wire.FINISHED, FINISH_TIMEOUT)
+        assert self._finished is not None
+        summary, messages, blob = self._finished
+        self._stop_helper()
+        for line in messages:
+            logger.log(ALERT, line)
+        if blob is not None:
+            self._write_annotated(pickle.loads(blob))
+        self._log_summary(summary)
+
+    def _write_annotated(self, report: Report) -> None:
         if ctx.options.cors_annotate:
             from cors_addon.writers.har_annotate import flows_to_har, write_har
 
             write_har(ctx.options.cors_annotate, flows_to_har(self._kept, report))
             logger.log(ALERT, f"CORS-annotated HAR written to {ctx.options.cors_annotate}")
+
+    @staticmethod
+    def _log_summary(s: dict) -> None:
+        logger.log(
+            ALERT,
+            f"CORS: {s['preflights']} preflights ({s['redundant_preflights']} redundant), "
+            f"{s['blocked']} blocked, {s['avoidable_time_ms']:.0f} ms avoidable over {s['pages']} pages",
+        )
 
     # -- commands ----------------------------------------------------------------
 
@@ -286,15 +443,3 @@ class CorsAddon:
     def _exchanges_for(flows: Sequence[flow.Flow]) -> list[Exchange]:
         http_flows = [f for f in flows if is_http_flow(f)]
         return [flow_to_exchange(f, i) for i, f in enumerate(http_flows)]
-
-
-def fix_line(result: FlowResult) -> str | None:
-    from cors_addon.catalogue import render_fix
-
-    if not result.cors_error or result.cors_error not in FINDINGS:
-        return None
-    methods = ", ".join(sorted(set(result.allowed[0]))) if result.allowed else result.method
-    headers = ", ".join(sorted(set(result.allowed[1]))) if result.allowed else ""
-    return render_fix(result.cors_error, {
-        "origin": result.origin or "", "methods": methods, "headers": headers or "Content-Type", "max_age": "7200",
-    })["header"]

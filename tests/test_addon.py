@@ -26,6 +26,10 @@ def make_flow(method, url, req_headers, status, resp_headers, t0):
 def cycle(addon, f):
     addon.request(f)
     addon.response(f)
+    addon.sync()
+
+
+MODES = pytest.mark.parametrize("helper", [True, False], ids=["helper-process", "in-process"])
 
 
 def test_options_are_validated():
@@ -36,12 +40,17 @@ def test_options_are_validated():
         with pytest.raises(exceptions.OptionsError):
             tctx.configure(addon, cors_annotate="out.json")
         tctx.configure(addon, cors_browser="firefox")
-        assert addon.analyzer.engine.name == "firefox"
+        assert addon.browser == "firefox"
+        tctx.configure(addon, cors_helper=False)
+        cycle(addon, make_flow("GET", API + "/x", {"Origin": APP}, 200, {}, 1.0))
+        assert addon.helper is None and addon.session.analyzer.engine.name == "firefox"
 
 
-def test_blocked_preflight_is_logged_marked_and_commented(caplog):
+@MODES
+def test_blocked_preflight_is_logged_marked_and_commented(caplog, helper):
     addon = CorsAddon()
-    with taddons.context(addon):
+    with taddons.context(addon) as tctx:
+        tctx.configure(addon, cors_helper=helper)
         pf = make_flow("OPTIONS", API + "/items/1", {"Origin": APP, "Access-Control-Request-Method": "PUT",
                                                      "Sec-Fetch-Mode": "cors"}, 404, {}, 100.0)
         caplog.set_level("INFO")
@@ -53,9 +62,11 @@ def test_blocked_preflight_is_logged_marked_and_commented(caplog):
         assert pf.metadata["cors"]["verdict"] == "blocked"
 
 
-def test_redundant_preflight_is_marked():
+@MODES
+def test_redundant_preflight_is_marked(helper):
     addon = CorsAddon()
-    with taddons.context(addon):
+    with taddons.context(addon) as tctx:
+        tctx.configure(addon, cors_helper=helper)
         allow = {"Access-Control-Allow-Origin": APP, "Access-Control-Allow-Methods": "PUT"}
         flows = []
         for t in (0.0, 6.0):
@@ -70,13 +81,68 @@ def test_redundant_preflight_is_marked():
 
 def test_a_failing_flow_never_raises_into_mitmproxy(caplog):
     addon = CorsAddon()
-    with taddons.context(addon):
+    with taddons.context(addon) as tctx:
+        tctx.configure(addon, cors_helper=False)
         f = make_flow("GET", API + "/x", {"Origin": APP}, 200, {}, 1.0)
-        addon.analyzer.add = None  # any exception inside the engine
+        addon.request(f)
+        addon.session.analyzer.add = None  # any exception inside the engine
         addon.response(f)
         addon.response(f)
         assert sum("CORS analysis failed" in r.getMessage() for r in caplog.records) == 2
         assert sum(r.exc_info is not None for r in caplog.records) == 1  # traceback logged once
+
+
+def test_a_flow_the_helper_cannot_analyse_is_logged_once_and_the_rest_go_on(caplog, monkeypatch):
+    from cors_addon import live_wire
+
+    real = live_wire.complete_event
+
+    def broken(f, *args):  # what the helper receives for /boom cannot be rebuilt into a flow
+        event = real(f, *args)
+        return event[:3] + (("HTTP/1.1", "not a status"),) + event[4:] if "boom" in f.request.path else event
+
+    monkeypatch.setattr(live_wire, "complete_event", broken)
+    addon = CorsAddon()
+    with taddons.context(addon):
+        caplog.set_level("INFO")
+        boom = make_flow("GET", API + "/boom", {"Origin": APP}, 200, {}, 1.0)
+        cycle(addon, boom)
+        cycle(addon, make_flow("GET", API + "/boom2", {"Origin": APP}, 200, {}, 1.1))
+        blocked = make_flow("GET", API + "/after", {"Origin": APP, "Sec-Fetch-Mode": "cors"}, 200, {}, 1.2)
+        cycle(addon, blocked)
+        assert addon.helper is not None  # the helper is still the one analysing
+        messages = [r.getMessage() for r in caplog.records]
+        failed = [m for m in messages if "CORS analysis failed" in m]
+        assert len(failed) == 2 and f"{API}/boom" in failed[0] and "Traceback" in failed[0]
+        assert "Traceback" not in failed[1]
+        assert blocked.marked == ":no_entry:"
+        assert any(m.startswith(f"BLOCKED GET {API}/after") for m in messages)
+
+
+def test_when_the_helper_stops_the_analysis_goes_on_in_process(caplog):
+    addon = CorsAddon()
+    with taddons.context(addon):
+        caplog.set_level("INFO")
+        cycle(addon, make_flow("GET", API + "/first", {"Origin": APP}, 200, {"Access-Control-Allow-Origin": APP}, 1.0))
+        addon.helper.proc.kill()
+        addon.helper.proc.wait()
+        later = make_flow("GET", API + "/later", {"Origin": APP, "Sec-Fetch-Mode": "cors"}, 200, {}, 2.0)
+        cycle(addon, later)
+        cycle(addon, make_flow("GET", API + "/last", {"Origin": APP}, 200, {}, 3.0))
+        assert addon.helper is None and addon.session is not None
+        messages = [r.getMessage() for r in caplog.records]
+        assert sum("CORS helper process stopped" in m for m in messages) == 1
+        assert later.marked == ":no_entry:" or any("/later" in m and "BLOCKED" in m for m in messages)
+        assert addon.session.analyzer.exchanges >= 1
+
+
+def test_the_helper_process_ends_with_the_addon():
+    addon = CorsAddon()
+    with taddons.context(addon):
+        cycle(addon, make_flow("GET", API + "/x", {"Origin": APP}, 200, {}, 1.0))
+        proc = addon.helper.proc
+        addon.done()
+        assert proc.poll() is not None and addon.helper is None
 
 
 def test_summary_command_over_flows():
@@ -119,9 +185,11 @@ def test_mitmdump_replay_end_to_end(tmp_path):
     assert "CORS: 2 preflights" in proc.stdout
 
 
-def test_log_lines_and_comments_hide_secrets_unless_asked(caplog):
+@MODES
+def test_log_lines_and_comments_hide_secrets_unless_asked(caplog, helper):
     addon = CorsAddon()
     with taddons.context(addon) as tctx:
+        tctx.configure(addon, cors_helper=helper)
         caplog.set_level("INFO")
         url = API + "/x?access_token=s3cr3tTOKENs3cr3tTOKEN42"
         pf = make_flow("OPTIONS", url, {"Origin": APP, "Access-Control-Request-Method": "PUT"}, 204,
@@ -133,3 +201,30 @@ def test_log_lines_and_comments_hide_secrets_unless_asked(caplog):
         pf2 = make_flow("OPTIONS", url + "1", {"Origin": APP, "Access-Control-Request-Method": "PUT"}, 404, {}, 2.0)
         cycle(addon, pf2)
         assert any("s3cr3tTOKEN" in r.getMessage() for r in caplog.records)
+
+
+@pytest.mark.parametrize("recording", ["lab-chromium", "lab-firefox"])
+def test_the_helper_process_and_the_in_process_analysis_agree(tmp_path, recording):
+    """Every flow of a real browser session through the addon both ways: the same
+    report, the same marks, comments and verdicts on the flows."""
+    from mitmproxy import io
+
+    outcomes = []
+    for helper in (True, False):
+        with open(ROOT / "recordings" / recording / "flows.mitm", "rb") as fh:
+            flows = [f for f in io.FlowReader(fh).stream() if isinstance(f, http.HTTPFlow)]
+        report = tmp_path / f"{helper}.json"
+        addon = CorsAddon()
+        with taddons.context(addon) as tctx:
+            tctx.configure(addon, cors_helper=helper, cors_report=str(report))
+            for f in flows:
+                f.metadata.pop("cors", None)
+                f.marked, f.comment = "", ""
+                addon.request(f)
+                addon.response(f) if f.response is not None else addon.error(f)
+            addon.done()
+        doc = json.loads(report.read_text())
+        outcomes.append((doc["summary"], doc["flows"], doc["findings"],
+                         [(f.marked, f.comment, f.metadata.get("cors")) for f in flows]))
+    assert outcomes[0] == outcomes[1]
+    assert outcomes[0][0]["blocked"] > 5 and sum(bool(m) for m, _, _ in outcomes[0][3]) > 5

@@ -165,5 +165,8 @@ def test_bench_runs_at_smoke_size(tmp_path):
     assert set(doc["har"]) == {"100", "300"} and doc["har"]["300"]["summary"]["exchanges"] == 300
     assert doc["live"]["100"]["ratio"] > 0 and doc["many"]["speedup"] > 0
     points = doc["memory"]["points"]
-    assert [p["flows"] for p in points] == [1000, 2000, 3000, 4000] and points[-1]["state"]["kept_results"] == 0
+    assert [p["flows"] for p in points] == [1000, 2000, 3000, 4000]
+    # the analysis ran in the helper process, whose memory is counted; the addon's own
+    # index holds only flows whose verdict has not arrived yet
+    assert points[-1]["helper_rss_mib"] > 0 and points[-1]["state"]["live_flows"] < 1000
     assert "passed" in proc.stdout

@@ -1,8 +1,10 @@
 """The addon never raises into mitmproxy: a running mitmdump whose CORS analysis fails
 for one flow logs that once, with the flow's URL, and keeps serving and analysing.
 
-A second script, loaded after ``cors_addon.py``, makes ``Analyzer.add`` raise for any
-URL containing ``boom``. Requests go through the real proxy to a loopback server.
+A second script, loaded after ``cors_addon.py``, makes the analysis of any URL
+containing ``boom`` fail: in mitmproxy's process (``cors_helper=false``) ``Analyzer.add``
+raises; with the helper process, what the proxy sends it for that flow cannot be read
+there. Requests go through the real proxy to a loopback server.
 """
 
 from __future__ import annotations
@@ -37,6 +39,23 @@ def add(self, ex):
 
 
 Analyzer.add = add
+'''
+
+BOOM_IN_HELPER_SCRIPT = '''
+"""Test-only addon: what the helper process receives for a "boom" flow is unreadable."""
+from cors_addon import live_wire
+
+_complete = live_wire.complete_event
+
+
+def complete_event(f, *args):
+    event = _complete(f, *args)
+    if "boom" in f.request.path:
+        return event[:3] + (("HTTP/1.1", "not a status"),) + event[4:]
+    return event
+
+
+live_wire.complete_event = complete_event
 '''
 
 
@@ -76,13 +95,14 @@ def server():
 
 
 class Mitmdump:
-    def __init__(self, tmp_path: pathlib.Path, *extra: str) -> None:
+    def __init__(self, tmp_path: pathlib.Path, *extra: str, helper: bool = False) -> None:
         boom = tmp_path / "boom_addon.py"
-        boom.write_text(BOOM_SCRIPT)
+        boom.write_text(BOOM_IN_HELPER_SCRIPT if helper else BOOM_SCRIPT)
         mitmdump = pathlib.Path(sys.executable).with_name("mitmdump")
         self.proc = subprocess.Popen(
             [str(mitmdump), "--listen-host", "127.0.0.1", "-p", "0", "--set", "flow_detail=0",
-             "-s", str(ROOT / "cors_addon.py"), "-s", str(boom), *extra],
+             "-s", str(ROOT / "cors_addon.py"), "-s", str(boom), "--set", f"cors_helper={str(helper).lower()}",
+             *extra],
             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=ROOT,
         )
         self.lines: list[str] = []
@@ -123,11 +143,12 @@ def fetch(opener, method, url, headers):
         return resp.status, resp.read()
 
 
-def test_a_failing_analysis_is_logged_once_and_the_proxy_keeps_serving(tmp_path, server, monkeypatch):
+@pytest.mark.parametrize("helper", [True, False], ids=["helper-process", "in-process"])
+def test_a_failing_analysis_is_logged_once_and_the_proxy_keeps_serving(tmp_path, server, monkeypatch, helper):
     for var in ("no_proxy", "NO_PROXY", "http_proxy", "HTTP_PROXY"):
         monkeypatch.delenv(var, raising=False)
     report = tmp_path / "report.json"
-    proxy = Mitmdump(tmp_path, "--set", f"cors_report={report}")
+    proxy = Mitmdump(tmp_path, "--set", f"cors_report={report}", helper=helper)
     try:
         opener = proxy.opener()
         cors = {"Origin": APP, "Sec-Fetch-Mode": "cors"}
@@ -148,7 +169,8 @@ def test_a_failing_analysis_is_logged_once_and_the_proxy_keeps_serving(tmp_path,
     assert len(failed) == 1, output
     assert boom in failed[0]
     assert sum(boom in ln for ln in proxy.lines) == 1, output
-    assert "RuntimeError: injected failure" in output  # the one traceback, for the bug report
+    # the one traceback, for the bug report
+    assert ("ValueError: " if helper else "RuntimeError: injected failure") in output
     assert f"BLOCKED GET {server}/noacao from {APP}: MissingAllowOriginHeader" in output
     doc = json.loads(report.read_text())
     assert doc["summary"]["exchanges"] == 5  # everything but the failed flow

@@ -1,14 +1,16 @@
 """A long live session, in process: mitmproxy flows through the addon's hooks.
 
 ``python -m benchlib.memsim FLOWS CHECKPOINT...`` drives :class:`CorsAddon` (default
-options: no per-flow report asked for) with real ``mitmproxy.http.HTTPFlow`` objects
+options: no per-flow report asked for, the analysis in its helper process; with
+``--in-process`` in this one) with real ``mitmproxy.http.HTTPFlow`` objects
 made from the synthetic traffic. Building a million flows would cost more than
 analysing them, so a pool of ``POOL`` flows (about a thousand page loads) is made once
 and replayed again and again, each round with new flow ids, fresh metadata and its
 times shifted past the previous round: to the addon it is one session that never
 ends. The pool is a constant on the driver's side. At each checkpoint it prints one
-JSON line: resident memory after a collection, the peak so far, and the size of every
-container of the addon's state.
+JSON line: resident memory after a collection (this process plus the helper), the
+peak so far, and the size of every container of the addon's state that this process
+can see (all of it with ``--in-process``).
 """
 
 from __future__ import annotations
@@ -25,19 +27,28 @@ from urllib.parse import urlsplit
 POOL = 20_000
 
 
-def _rss_mib() -> float:
-    with open("/proc/self/statm") as fh:
+def _rss_mib(pid: int | str = "self") -> float:
+    with open(f"/proc/{pid}/statm") as fh:
         pages = int(fh.read().split()[1])
     return pages * resource.getpagesize() / 2**20
 
 
+def _peak_mib(pid: int | str = "self") -> float:
+    with open(f"/proc/{pid}/status") as fh:
+        kib = next(int(line.split()[1]) for line in fh if line.startswith("VmHWM:"))
+    return kib / 1024
+
+
 def _state(addon) -> dict:
-    a = addon.analyzer
+    if addon.session is None:
+        return {"live_flows": len(addon._live)}
+    a = addon.session.analyzer
     return {
         "live_flows": len(addon._live),
-        "logged": len(addon._logged),
-        "pages": len(addon.pages.pages),
-        "page_urls": len(addon.pages._by_url),
+        "logged": len(addon.session._logged),
+        "begun": len(addon.session._begun),
+        "pages": len(a.pages.pages),
+        "page_urls": len(a.pages._by_url),
         "pending_preflights": sum(len(v) for v in a._pending.values()),
         "pending_order": len(a._pending_order),
         "paired": len(a._paired),
@@ -70,7 +81,7 @@ def _flow(ex, client, server):
     return f
 
 
-def main(total: int, checkpoints: list[int]) -> None:
+def main(total: int, checkpoints: list[int], in_process: bool = False) -> None:
     from mitmproxy.test import taddons, tflow
 
     from benchlib.traffic import stream
@@ -90,7 +101,8 @@ def main(total: int, checkpoints: list[int]) -> None:
               f.response.timestamp_end) for f in pool]
     period = max(t[3] for t in times) - min(t[0] for t in times) + 60.0
     done, marks, round_ = 0, sorted(checkpoints), 0
-    with taddons.context(addon):
+    with taddons.context(addon) as tctx:
+        tctx.configure(addon, cors_helper=not in_process)
         gc.collect()
         print(json.dumps({"flows": 0, "rss_mib": round(_rss_mib(), 1), "pool": len(pool)}), flush=True)
         start = time.process_time()
@@ -108,16 +120,21 @@ def main(total: int, checkpoints: list[int]) -> None:
                 done += 1
                 if marks and done == marks[0]:
                     marks.pop(0)
+                    addon.sync()
                     gc.collect()
+                    helper = addon.helper.pid if addon.helper is not None else None
                     print(json.dumps({
-                        "flows": done, "rss_mib": round(_rss_mib(), 1),
-                        "peak_rss_mib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+                        "flows": done, "rss_mib": round(_rss_mib() + (_rss_mib(helper) if helper else 0), 1),
+                        "helper_rss_mib": round(_rss_mib(helper), 1) if helper else None,
+                        "peak_rss_mib": round(_peak_mib() + (_peak_mib(helper) if helper else 0), 1),
                         "cpu_s": round(time.process_time() - start, 1), "state": _state(addon),
                     }), flush=True)
                 if done >= total:
+                    addon.done()
                     return
             round_ += 1
 
 
 if __name__ == "__main__":
-    main(int(sys.argv[1]), [int(x) for x in sys.argv[2:]])
+    args = [a for a in sys.argv[1:] if a != "--in-process"]
+    main(int(args[0]), [int(x) for x in args[1:]], in_process="--in-process" in sys.argv)

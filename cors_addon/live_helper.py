@@ -1,0 +1,166 @@
+"""The proxy's side of the helper process (:mod:`cors_addon.live_worker`).
+
+Messages are batched (one write per ``BATCH`` messages, or when the door flushes on a
+timer or a sync), and replies are read whenever they are there: when a write finds
+the pipe full, from the event loop when mitmproxy runs one, and while waiting for a
+reply. Both pipes are non-blocking and a blocked write drains replies, so neither side
+can stall the other with a full pipe. Anything wrong with the helper (it did not start, it exited,
+a pipe broke) raises :class:`HelperGone`; the addon then analyses in its own process.
+"""
+
+from __future__ import annotations
+
+import os
+import select
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+
+import cors_addon
+from cors_addon import live_wire as wire
+
+BATCH = 256
+START_TIMEOUT = 20.0
+# The helper runs with -O: mitmproxy type-checks every field of each Request and
+# Response it builds when __debug__ is on, which was half of the helper's time; the
+# package has no assert the analysis relies on.
+
+
+class HelperGone(Exception):
+    pass
+
+
+PIPE_SIZE = 1 << 20
+
+
+def _widen(fd: int) -> None:
+    """A pipe of ``PIPE_SIZE`` (Linux: ``F_SETPIPE_SZ``; 64 KiB otherwise), so that a
+    batch is written at once instead of waiting for the helper to read the last one."""
+    try:
+        import fcntl
+
+        fcntl.fcntl(fd, getattr(fcntl, "F_SETPIPE_SZ", 1031), PIPE_SIZE)
+    except (ImportError, OSError):
+        pass
+
+
+class HelperProcess:
+    def __init__(self, on_messages: Callable[[list[tuple]], None]) -> None:
+        self.on_messages = on_messages
+        if getattr(sys, "frozen", False):
+            raise HelperGone("this mitmproxy is a standalone binary, which cannot run Python modules")
+        root = os.path.dirname(os.path.dirname(os.path.abspath(cors_addon.__file__)))
+        env = dict(os.environ)
+        env["PYTHONPATH"] = root + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
+        try:
+            self.proc = subprocess.Popen(
+                [sys.executable, "-O", "-m", "cors_addon.live_worker"], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                env=env, bufsize=0, close_fds=True)
+        except OSError as exc:
+            raise HelperGone(f"could not start {sys.executable} -m cors_addon.live_worker ({exc})") from None
+        assert self.proc.stdin is not None and self.proc.stdout is not None
+        self.in_fd, self.out_fd = self.proc.stdin.fileno(), self.proc.stdout.fileno()
+        os.set_blocking(self.in_fd, False)
+        os.set_blocking(self.out_fd, False)
+        for fd in (self.in_fd, self.out_fd):
+            _widen(fd)
+        self._buffer = bytearray()
+        self._batch: list = []
+        self.closed = False
+        try:
+            self.pid = self.wait_for(wire.HELLO, START_TIMEOUT)[1]
+        except HelperGone:
+            self.close()
+            raise
+
+    @property
+    def pending(self) -> bool:
+        return bool(self._batch)
+
+    def send(self, message: tuple) -> None:
+        self._batch.append(message)
+        if len(self._batch) >= BATCH:
+            self.flush()
+
+    def flush(self) -> None:
+        if not self._batch:
+            return
+        data, self._batch = wire.frame(self._batch), []
+        self.drain()  # the replies so far: one read, and their verdicts reach the flows sooner
+        view = memoryview(data)
+        while view:
+            if self.closed:
+                raise HelperGone(self._why("it exited"))
+            try:
+                view = view[os.write(self.in_fd, view):]
+                continue
+            except BlockingIOError:
+                pass
+            except OSError as exc:
+                raise HelperGone(self._why(f"its input closed ({exc.strerror or exc})")) from None
+            # The pipe is full: the helper is busy, perhaps writing replies nobody reads.
+            events = dict(self._poll(select.POLLIN | select.POLLOUT, 60.0))
+            if not events:
+                raise HelperGone("it stopped reading for a minute")
+            if events.get(self.out_fd):
+                self.drain()
+
+    def drain(self) -> list[tuple]:
+        """Read every reply already there and hand them to ``on_messages``; the replies.
+        At the end of the helper's output, ``closed`` is set."""
+        while True:
+            try:
+                chunk = os.read(self.out_fd, 1 << 20)
+            except BlockingIOError:
+                break
+            except OSError as exc:
+                raise HelperGone(self._why(f"its output broke ({exc.strerror or exc})")) from None
+            if not chunk:
+                self.closed = True
+                break
+            self._buffer += chunk
+        got = wire.frames(self._buffer)
+        if got:
+            self.on_messages([m for m in got if m[0] != wire.HELLO])
+        return got
+
+    def wait_for(self, kind: int, timeout: float) -> tuple:
+        """Flush, then read replies until one of ``kind`` arrives."""
+        self.flush()
+        deadline = time.monotonic() + timeout
+        while True:
+            for message in self.drain():
+                if message[0] == kind:
+                    return message
+            if self.closed:
+                raise HelperGone(self._why("it exited"))
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise HelperGone(f"no reply in {timeout:.0f} s")
+            self._poll(select.POLLIN, left)
+
+    def _poll(self, mask: int, timeout: float) -> list[tuple[int, int]]:
+        """``poll`` (not ``select``: a busy proxy's descriptors may pass 1024) on the
+        helper's output, and on its input too when ``mask`` has ``POLLOUT``."""
+        poller = select.poll()
+        poller.register(self.out_fd, select.POLLIN)
+        if mask & select.POLLOUT:
+            poller.register(self.in_fd, select.POLLOUT)
+        return poller.poll(timeout * 1000)
+
+    def close(self) -> None:
+        for stream in (self.proc.stdin, self.proc.stdout):
+            try:
+                stream.close()  # type: ignore[union-attr]
+            except OSError:
+                pass
+        try:
+            self.proc.wait(10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+
+    def _why(self, what: str) -> str:
+        code = self.proc.poll()
+        return what + (f" (exit code {code})" if code is not None else "")
