@@ -2,9 +2,11 @@
 
 ``python -O -m cors_addon.live_worker`` is started by the addon (:mod:`cors_addon.addon`)
 and reads batches of flow events on stdin (:mod:`cors_addon.live_wire`). Each flow is
-rebuilt as mitmproxy's own ``Request``/``Response`` from its raw fields, so the one
-flow reader (:func:`cors_addon.sources.flows.flow_to_exchange`) reads it exactly as it
-reads a flow in the proxy, and goes through a :class:`~cors_addon.live.LiveSession`.
+rebuilt from its raw fields into what the one flow reader
+(:func:`cors_addon.sources.flows.flow_to_exchange`) reads, with mitmproxy's meanings
+(its own code computes each ``pretty_url`` prefix), and goes through a
+:class:`~cors_addon.live.LiveSession`. ``tests/test_addon.py`` holds the helper to
+the same reports, marks and verdicts as the in-process analysis on real recordings.
 Annotations go back on stdout after each batch. A flow whose analysis raises is
 reported back (with the traceback the first time) and the rest go on. End of input
 ends the process, so it never outlives the proxy.
@@ -35,20 +37,83 @@ class _Flow:
     __slots__ = ("id", "request", "response", "error")
 
 
-def _request(fields: tuple):
+class _Fields:
+    __slots__ = ("fields",)
+
+    def __init__(self, fields: tuple) -> None:
+        self.fields = fields
+
+
+class _RequestData:
+    """What :func:`~cors_addon.sources.flows.request_key` reads of ``Request.data``."""
+
+    __slots__ = ("host", "port", "method", "scheme", "authority", "path", "http_version", "headers",
+                 "timestamp_start", "timestamp_end")
+
+
+class _Request:
+    """A request as the flow reader reads it, with mitmproxy's meanings: ``method``
+    and ``http_version`` decoded as its properties decode them, ``pretty_url`` from
+    :func:`_pretty_url`."""
+
+    __slots__ = ("data", "method", "http_version", "headers", "pretty_url", "timestamp_start", "timestamp_end")
+
+
+_PREFIXES: dict[tuple, str] = {}
+"""``scheme://host[:port]`` of ``pretty_url`` for each combination of what it depends
+on; building mitmproxy's ``Request`` for every flow was most of the helper's time."""
+
+
+def _pretty_url(d: _RequestData) -> str:
+    """``Request.pretty_url`` as mitmproxy computes it: for every request but CONNECT,
+    the part before the path depends only on the scheme, host, port, authority, HTTP
+    version and Host header, so mitmproxy computes it once per combination."""
     from mitmproxy import http
 
-    host, port, method, scheme, authority, path, version, headers, start, end = fields
-    return http.Request(host, port, method, scheme, authority, path, version, headers, None, None, start, end)
+    def real(path: bytes):
+        return http.Request(d.host, d.port, d.method, d.scheme, d.authority, path, d.http_version,
+                            d.headers.fields, None, None, d.timestamp_start, d.timestamp_end)
+
+    if d.method.decode("utf-8", "surrogateescape").upper() == "CONNECT":
+        return real(d.path).pretty_url
+    key = (d.scheme, d.host, d.port, d.authority, d.http_version,
+           tuple(v for k, v in d.headers.fields if k.lower() == b"host"))
+    prefix = _PREFIXES.get(key)
+    if prefix is None:
+        if len(_PREFIXES) >= 4096:
+            _PREFIXES.clear()
+        prefix = _PREFIXES[key] = real(b"").pretty_url
+    path = d.path.decode("utf-8", "surrogateescape")
+    return prefix + (path if path != "*" else "")
 
 
-def _response(fields: tuple | None):
-    from mitmproxy import http
+def _request(fields: tuple) -> _Request:
+    d = _RequestData()
+    (d.host, d.port, d.method, d.scheme, d.authority, d.path, d.http_version, headers,
+     d.timestamp_start, d.timestamp_end) = fields
+    d.headers = _Fields(headers)
+    r = _Request()
+    r.data, r.headers = d, d.headers
+    r.method = d.method.decode("utf-8", "surrogateescape").upper()
+    r.http_version = d.http_version.decode("utf-8", "surrogateescape")
+    r.timestamp_start, r.timestamp_end = d.timestamp_start, d.timestamp_end
+    r.pretty_url = _pretty_url(d)
+    return r
 
+
+class _Response:
+    __slots__ = ("status_code", "headers", "timestamp_start", "timestamp_end")
+
+
+def _response(fields: tuple | None) -> _Response | None:
     if fields is None:
         return None
-    version, status, reason, headers, start, end = fields
-    return http.Response(version, status, reason, headers, None, None, start, end)
+    r = _Response()
+    _version, status, _reason, headers, r.timestamp_start, r.timestamp_end = fields
+    if type(status) is not int:
+        raise ValueError(f"status code {status!r} is not a number")
+    r.status_code, r.headers = status, _Fields(headers)
+    return r
 
 
 def _flow(flow_id: str, request, response: tuple | None = None, error: tuple | None = None) -> _Flow:
