@@ -22,9 +22,6 @@ from cors_addon import live_wire as wire
 
 BATCH = 256
 START_TIMEOUT = 20.0
-# The helper runs with -O: mitmproxy type-checks every field of each Request and
-# Response it builds when __debug__ is on, which was half of the helper's time; the
-# package has no assert the analysis relies on.
 
 
 class HelperGone(Exception):
@@ -55,7 +52,7 @@ class HelperProcess:
         env["PYTHONPATH"] = root + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
         try:
             self.proc = subprocess.Popen(
-                [sys.executable, "-O", "-m", "cors_addon.live_worker"], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                [sys.executable, "-m", "cors_addon.live_worker"], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                 env=env, bufsize=0, close_fds=True)
         except OSError as exc:
             raise HelperGone(f"could not start {sys.executable} -m cors_addon.live_worker ({exc})") from None

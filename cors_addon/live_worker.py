@@ -1,6 +1,6 @@
 """The addon's helper process: the CORS analysis, off the proxy's request path.
 
-``python -O -m cors_addon.live_worker`` is started by the addon (:mod:`cors_addon.addon`)
+``python -m cors_addon.live_worker`` is started by the addon (:mod:`cors_addon.addon`)
 and reads batches of flow events on stdin (:mod:`cors_addon.live_wire`). Each flow is
 rebuilt from its raw fields into what the one flow reader
 (:func:`cors_addon.sources.flows.flow_to_exchange`) reads, with mitmproxy's meanings
