@@ -34,7 +34,7 @@ from cors_addon.analyzer import Report
 from cors_addon.audit import analyze
 from cors_addon.engines import ENGINES, get_engine
 from cors_addon.exchange import Exchange
-from cors_addon.live import MARKS, MAX_LIVE_FLOWS, Annotation, LiveSession, fix_line, write_report  # noqa: F401
+from cors_addon.live import MAX_LIVE_FLOWS, Annotation, LiveSession, write_report
 from cors_addon.live_helper import HelperGone, HelperProcess
 from cors_addon.sources.flows import flow_to_exchange, is_http_flow
 from cors_addon.writers import FORMATS, format_for_path
