@@ -83,7 +83,11 @@ class HelperProcess:
     def flush(self) -> None:
         if not self._batch:
             return
-        data, self._batch = wire.frame(self._batch), []
+        batch, self._batch = self._batch, []
+        try:
+            data = wire.frame(batch)
+        except ValueError:  # a value marshal cannot write (an addon put one on a flow): skip that event
+            data = wire.frame([m for m in batch if wire.writable(m)])
         self.drain()  # the replies so far: one read, and their verdicts reach the flows sooner
         view = memoryview(data)
         while view:

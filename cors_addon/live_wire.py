@@ -54,6 +54,14 @@ def frame(messages: list) -> bytes:
     return _LENGTH.pack(len(payload)) + payload
 
 
+def writable(message: tuple) -> bool:
+    try:
+        marshal.dumps(message, MARSHAL_VERSION)
+    except ValueError:
+        return False
+    return True
+
+
 def frames(buffer: bytearray) -> list:
     """The messages of every whole frame at the start of ``buffer``, which loses them."""
     out: list = []

@@ -228,3 +228,16 @@ def test_the_helper_process_and_the_in_process_analysis_agree(tmp_path, recordin
                          [(f.marked, f.comment, f.metadata.get("cors")) for f in flows]))
     assert outcomes[0] == outcomes[1]
     assert outcomes[0][0]["blocked"] > 5 and sum(bool(m) for m, _, _ in outcomes[0][3]) > 5
+
+
+def test_a_flow_with_a_value_the_wire_cannot_carry_is_skipped_not_the_batch(caplog):
+    addon = CorsAddon()
+    with taddons.context(addon):
+        cycle(addon, make_flow("GET", API + "/first", {"Origin": APP}, 200, {"Access-Control-Allow-Origin": APP}, 1.0))
+        odd = make_flow("GET", API + "/odd", {"Origin": APP}, 200, {}, 2.0)
+        odd.error = type("Error", (), {"msg": object(), "timestamp": 2.5})()  # not marshallable
+        addon.request(odd)
+        addon.response(odd)
+        later = make_flow("GET", API + "/later", {"Origin": APP, "Sec-Fetch-Mode": "cors"}, 200, {}, 3.0)
+        cycle(addon, later)
+        assert addon.helper is not None and later.marked == ":no_entry:"
