@@ -314,21 +314,14 @@ class CorsAddon:
                     pop = self._live.pop
                     for flow_id in message[1]:
                         pop(flow_id, None)
-                else:
-                    self._on_helper_message(message)
+                elif kind == wire.FAILURE:
+                    self._failed(message[1], message[2])
+                elif kind == wire.FINISHED:
+                    self._finished = message[1:]
             except Exception:  # never into the helper's I/O, which may be mid-write
                 logger.exception("CORS verdict could not be applied")
         if marked:
             ctx.master.addons.trigger(UpdateHook(marked))
-
-    def _on_helper_message(self, message: tuple) -> None:
-        kind = message[0]
-        if kind == wire.ANNOTATION:
-            self._apply(Annotation(*message[1:]))
-        elif kind == wire.FAILURE:
-            self._failed(message[1], message[2])
-        elif kind == wire.FINISHED:
-            self._finished = message[1:]
 
     # -- verdicts --------------------------------------------------------------------
 

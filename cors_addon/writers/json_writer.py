@@ -43,10 +43,6 @@ def render_json_bytes(reports: list[tuple[str, Report]]) -> bytes:
     return dumps_indented_bytes(report_document(reports)) + b"\n"
 
 
-def dumps_indented(doc: dict) -> str:
-    return dumps_indented_bytes(doc).decode("utf-8")
-
-
 def dumps_indented_bytes(doc: dict) -> bytes:
     """``json.dumps(doc, indent=2, ensure_ascii=False)`` as UTF-8, by msgspec when
     installed (about ten times faster on a report of 100,000 flows; the standard
