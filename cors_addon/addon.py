@@ -307,7 +307,7 @@ class CorsAddon:
             try:
                 kind = message[0]
                 if kind == wire.ANNOTATION:
-                    f = self._apply(Annotation(*message[1:]), update=False)
+                    f = self._put(*message[1:], False)
                     if f is not None:
                         marked.append(f)
                 elif kind == wire.FORGET:
@@ -325,27 +325,29 @@ class CorsAddon:
 
     # -- verdicts --------------------------------------------------------------------
 
-    def _apply(self, note: Annotation, *, update: bool = True) -> http.HTTPFlow | None:
-        """Put a verdict on its flow; the flow when it was marked (and, unless
-        ``update`` is off, refreshed in mitmweb)."""
-        if note.log_line:
-            logger.log(ALERT, note.log_line)
-        ref = self._live.get(note.flow_id)
+    def _apply(self, note: Annotation) -> None:
+        self._put(*note.as_tuple())
+
+    def _put(self, flow_id: str, metadata: dict | bytes | None, marked: str, comment: str, log_line: str | None,
+             final: bool, update: bool = True) -> http.HTTPFlow | None:
+        """Put a verdict (an :class:`Annotation`'s fields) on its flow; the flow when
+        it was marked (and, unless ``update`` is off, refreshed in mitmweb)."""
+        if log_line:
+            logger.log(ALERT, log_line)
+        ref = self._live.get(flow_id)
         if ref is None:
             return None
-        if note.final:
+        if final:
             # A finished result never changes again (a request is finished after its
             # preflight), so its flow leaves the index.
-            del self._live[note.flow_id]
+            del self._live[flow_id]
         f = ref()
-        if f is None:
+        if f is None or metadata is None:
             return None
-        if note.metadata is None:
+        f.metadata["cors"] = wire.decode(metadata) if type(metadata) is bytes else metadata
+        if not marked:
             return None
-        f.metadata["cors"] = note.metadata
-        if not note.marked:
-            return None
-        f.marked, f.comment = note.marked, note.comment
+        f.marked, f.comment = marked, comment
         if f is self._current:
             return None
         if update:

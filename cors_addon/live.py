@@ -42,9 +42,10 @@ class Annotation:
     settled when its request arrives)."""
 
     flow_id: str
-    metadata: dict | None
+    metadata: dict | bytes | None
     """``flow.metadata["cors"]``: the full verdict; None when there is nothing to show
-    (a same-origin flow), only that the flow's analysis is over."""
+    (a same-origin flow), only that the flow's analysis is over. Bytes when it came
+    from the helper: the verdict as :func:`cors_addon.live_wire.encode` packed it."""
     marked: str = ""
     comment: str = ""
     log_line: str | None = None

@@ -76,7 +76,8 @@ class HelperProcess:
         return bool(self._batch)
 
     def send(self, message: tuple) -> None:
-        self._batch.append(message)
+        """Queue a message (ValueError, and nothing queued, when marshal cannot write it)."""
+        self._batch.append(wire.encode(message))
         if len(self._batch) >= BATCH:
             self.flush()
 
@@ -84,10 +85,7 @@ class HelperProcess:
         if not self._batch:
             return
         batch, self._batch = self._batch, []
-        try:
-            data = wire.frame(batch)
-        except ValueError:  # a value marshal cannot write (an addon put one on a flow): skip that event
-            data = wire.frame([m for m in batch if wire.writable(m)])
+        data = wire.frame(batch)
         self.drain()  # the replies so far: one read, and their verdicts reach the flows sooner
         view = memoryview(data)
         while view:

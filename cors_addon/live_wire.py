@@ -3,13 +3,18 @@
 
 A flow crosses as mitmproxy's raw fields (bytes, numbers, tuples), packed with
 ``marshal``: taking them off the flow and packing them costs the proxy a few
-microseconds, against about a hundred for the analysis itself. Messages go in
-batches, each a frame: four bytes of length, then the marshalled list. Both ends run
-the same interpreter, which is all ``marshal`` asks.
+microseconds, against about a hundred for the analysis itself. Each message is
+packed the moment it is sent (:func:`encode`), so the proxy holds bytes, not the
+tuples they came from, until its batch goes: a batch of live tuples survived the
+proxy's young garbage collections and made them a quarter slower. Messages go in
+batches, each a frame: four bytes of length, then the marshalled list of packed
+messages. Both ends run the same interpreter, which is all ``marshal`` asks.
 
 To the helper: ``BEGIN`` and ``COMPLETE`` events, ``CONFIGURE`` (a fresh session),
 ``SYNC`` (answer when everything before it is done) and ``FINISH``. From it:
-``ANNOTATION``, ``FORGET`` (flows whose analysis is over with nothing to show),
+``ANNOTATION`` (its verdict packed once more, so that the proxy unpacks only the
+verdicts of flows it still holds: mitmdump has dropped most of them by then),
+``FORGET`` (flows whose analysis is over with nothing to show),
 ``FAILURE`` (one flow's analysis raised), ``SYNCED``, ``FINISHED``.
 """
 
@@ -49,29 +54,32 @@ MARSHAL_VERSION = 2
 share repeats)."""
 
 
-def frame(messages: list) -> bytes:
-    payload = marshal.dumps(messages, MARSHAL_VERSION)
+def encode(message: tuple) -> bytes:
+    """Raises ValueError for a value marshal cannot write (an addon may have put one
+    on a flow)."""
+    return marshal.dumps(message, MARSHAL_VERSION)
+
+
+def decode(data: bytes):
+    return marshal.loads(data)
+
+
+def frame(encoded: list[bytes]) -> bytes:
+    payload = marshal.dumps(encoded, MARSHAL_VERSION)
     return _LENGTH.pack(len(payload)) + payload
-
-
-def writable(message: tuple) -> bool:
-    try:
-        marshal.dumps(message, MARSHAL_VERSION)
-    except ValueError:
-        return False
-    return True
 
 
 def frames(buffer: bytearray) -> list:
     """The messages of every whole frame at the start of ``buffer``, which loses them."""
     out: list = []
     start = 0
+    loads = marshal.loads
     while len(buffer) - start >= HEADER_SIZE:
         (size,) = _LENGTH.unpack_from(buffer, start)
         end = start + HEADER_SIZE + size
         if len(buffer) < end:
             break
-        out.extend(marshal.loads(bytes(buffer[start + HEADER_SIZE:end])))
+        out.extend(map(loads, loads(bytes(buffer[start + HEADER_SIZE:end]))))
         start = end
     del buffer[:start]
     return out

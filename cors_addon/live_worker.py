@@ -139,7 +139,8 @@ class Worker:
         if note.metadata is None:
             self.finished.append(note.flow_id)
         else:
-            self.out.append((wire.ANNOTATION, *note.as_tuple()))
+            flow_id, metadata, *rest = note.as_tuple()
+            self.out.append((wire.ANNOTATION, flow_id, wire.encode(metadata), *rest))
 
     def replies(self) -> list:
         """What to send back after a batch, and forget it here."""
@@ -210,7 +211,7 @@ def main() -> int:
     stdin, stdout = sys.stdin.buffer, sys.stdout.buffer
     sys.stdout = sys.stderr  # nothing else may write into the reply stream
     worker = Worker()
-    stdout.write(wire.frame([(wire.HELLO, os.getpid())]))
+    stdout.write(wire.frame([wire.encode((wire.HELLO, os.getpid()))]))
     stdout.flush()
     buffer = bytearray()
     running = True
@@ -225,7 +226,7 @@ def main() -> int:
                 break
         replies = worker.replies()
         if replies:
-            stdout.write(wire.frame(replies))
+            stdout.write(wire.frame([wire.encode(reply) for reply in replies]))
             stdout.flush()
     return 0
 

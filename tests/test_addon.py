@@ -230,7 +230,7 @@ def test_the_helper_process_and_the_in_process_analysis_agree(tmp_path, recordin
     assert outcomes[0][0]["blocked"] > 5 and sum(bool(m) for m, _, _ in outcomes[0][3]) > 5
 
 
-def test_a_flow_with_a_value_the_wire_cannot_carry_is_skipped_not_the_batch(caplog):
+def test_a_flow_with_a_value_the_wire_cannot_carry_is_logged_and_skipped_not_the_batch(caplog):
     addon = CorsAddon()
     with taddons.context(addon):
         cycle(addon, make_flow("GET", API + "/first", {"Origin": APP}, 200, {"Access-Control-Allow-Origin": APP}, 1.0))
@@ -241,3 +241,5 @@ def test_a_flow_with_a_value_the_wire_cannot_carry_is_skipped_not_the_batch(capl
         later = make_flow("GET", API + "/later", {"Origin": APP, "Sec-Fetch-Mode": "cors"}, 200, {}, 3.0)
         cycle(addon, later)
         assert addon.helper is not None and later.marked == ":no_entry:"
+    failures = [r for r in caplog.records if "CORS analysis failed for" in r.getMessage()]
+    assert len(failures) == 1 and API + "/odd" in failures[0].getMessage()
