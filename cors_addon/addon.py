@@ -157,15 +157,14 @@ class CorsAddon:
             self._in_process(f, False)
 
     def _to_helper(self, f: http.HTTPFlow, event) -> bool:
-        """Queue the flow's event for the helper; False when the helper is gone (the
-        caller then analyses the flow here)."""
+        """Queue the flow's event for the helper; False when the helper is gone and the
+        event was not analysed (the caller then analyses the flow here)."""
         try:
             self.helper.send(event(f))  # type: ignore[union-attr]
             if not self._flush_scheduled:
                 self._schedule_flush()
         except HelperGone as exc:
-            self._helper_gone(exc)
-            return False
+            return self._helper_gone(exc)
         except Exception:
             self._failed(f.request.pretty_url, None)
         return True
@@ -237,16 +236,42 @@ class CorsAddon:
                 return None
         return self._loop
 
-    def _helper_gone(self, exc: HelperGone) -> None:
-        """Analyse here from now on; say so once."""
-        if self.helper is not None:
+    def _helper_gone(self, exc: HelperGone) -> bool:
+        """Analyse here from now on; say so once. True when the helper never started
+        and everything sent to it was analysed here instead (the event just sent too)."""
+        helper = self.helper
+        self._helper_failed = True
+        if helper is not None and helper.unconfirmed is not None:
+            logger.info(f"CORS helper process did not start: {exc}; analysing in mitmproxy's process")
+            backlog = helper.unanswered()
+            self._stop_helper()
+            self._analyse_here(backlog)
+            return True
+        if helper is not None:
             logger.warning(f"CORS helper process stopped: {exc}; analysing in mitmproxy's process from now on "
                            "(flows before this are not in the report)")
         else:
             logger.info(f"CORS helper process unavailable: {exc}; analysing in mitmproxy's process")
-        self._helper_failed = True
         self._stop_helper()
         self._start()
+        return False
+
+    def _analyse_here(self, backlog: list[bytes]) -> None:
+        """What was sent to a helper that never started, through the helper's own code
+        in this process; its session goes on with the flows to come."""
+        from cors_addon.live_worker import Worker
+
+        worker = Worker()
+        for data in backlog:
+            message = wire.decode(data)
+            if message[0] in (wire.CONFIGURE, wire.BEGIN, wire.COMPLETE):  # not a sync or finish nobody awaits now
+                worker.handle(message)
+        if worker.session is None:
+            self._start()
+        else:
+            self.session = worker.session
+            self.session.on_annotation = self._apply
+        self._on_helper_messages(worker.replies())
 
     def _stop_helper(self) -> None:
         helper, self.helper = self.helper, None

@@ -157,10 +157,13 @@ def fix_line(result: FlowResult) -> str | None:
 
     if not result.cors_error or result.cors_error not in FINDINGS:
         return None
-    methods = ", ".join(sorted(set(result.allowed[0]))) if result.allowed else result.method
-    headers = ", ".join(sorted(set(result.allowed[1]))) if result.allowed else ""
+    methods, headers = (set(result.allowed[0]), set(result.allowed[1])) if result.allowed else (set(), set())
+    if result.requested:  # a preflight's own result: what it asked for is what to allow
+        methods.add(result.requested["method"])
+        headers.update(result.requested["headers"])
     return render_fix(result.cors_error, {
-        "origin": result.origin or "", "methods": methods, "headers": headers or "Content-Type", "max_age": "7200",
+        "origin": result.origin or "", "methods": ", ".join(sorted(methods)) or result.method,
+        "headers": ", ".join(sorted(headers)) or "Content-Type", "max_age": "7200",
     })["header"]
 
 

@@ -6,6 +6,11 @@ the pipe full, from the event loop when mitmproxy runs one, and while waiting fo
 reply. Both pipes are non-blocking and a blocked write drains replies, so neither side
 can stall the other with a full pipe. Anything wrong with the helper (it did not start, it exited,
 a pipe broke) raises :class:`HelperGone`; the addon then analyses in its own process.
+
+Nobody waits for the helper to start (a tenth of a second or more, which the first
+flow through the proxy would otherwise wait): messages go to it from the first, and
+until it says hello every message is also kept in ``unconfirmed``, so that if it never
+starts the addon can analyse them itself and nothing is lost.
 """
 
 from __future__ import annotations
@@ -22,6 +27,10 @@ from cors_addon import live_wire as wire
 
 BATCH = 256
 START_TIMEOUT = 20.0
+
+
+def worker_command() -> list[str]:
+    return [sys.executable, "-m", "cors_addon.live_worker"]
 
 
 class HelperGone(Exception):
@@ -52,10 +61,10 @@ class HelperProcess:
         env["PYTHONPATH"] = root + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
         try:
             self.proc = subprocess.Popen(
-                [sys.executable, "-m", "cors_addon.live_worker"], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                worker_command(), stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                 env=env, bufsize=0, close_fds=True)
         except OSError as exc:
-            raise HelperGone(f"could not start {sys.executable} -m cors_addon.live_worker ({exc})") from None
+            raise HelperGone(f"could not start {' '.join(worker_command())} ({exc})") from None
         assert self.proc.stdin is not None and self.proc.stdout is not None
         self.in_fd, self.out_fd = self.proc.stdin.fileno(), self.proc.stdout.fileno()
         os.set_blocking(self.in_fd, False)
@@ -63,13 +72,26 @@ class HelperProcess:
         for fd in (self.in_fd, self.out_fd):
             _widen(fd)
         self._buffer = bytearray()
-        self._batch: list = []
+        self._batch: list[bytes] = []
         self.closed = False
-        try:
-            self.pid = self.wait_for(wire.HELLO, START_TIMEOUT)[1]
-        except HelperGone:
-            self.close()
-            raise
+        self.pid = self.proc.pid
+        self.unconfirmed: list[bytes] | None = []
+        """Every message sent before the helper said hello (None once it has)."""
+        self._started = time.monotonic()
+
+    def unanswered(self) -> list[bytes]:
+        """The messages a helper that never started left unread: all of them."""
+        return (self.unconfirmed or []) + self._batch
+
+    def _patience(self, timeout: float) -> float:
+        """How long to wait for the helper: no longer than its start may still take."""
+        if self.unconfirmed is None:
+            return timeout
+        return min(timeout, max(0.0, START_TIMEOUT - (time.monotonic() - self._started)) + 0.01)
+
+    def _check_started(self) -> None:
+        if self.unconfirmed is not None and time.monotonic() - self._started > START_TIMEOUT:
+            raise HelperGone(f"it did not start in {START_TIMEOUT:.0f} s")
 
     @property
     def pending(self) -> bool:
@@ -85,8 +107,11 @@ class HelperProcess:
         if not self._batch:
             return
         batch, self._batch = self._batch, []
+        if self.unconfirmed is not None:
+            self.unconfirmed += batch
         data = wire.frame(batch)
         self.drain()  # the replies so far: one read, and their verdicts reach the flows sooner
+        self._check_started()
         view = memoryview(data)
         while view:
             if self.closed:
@@ -99,8 +124,9 @@ class HelperProcess:
             except OSError as exc:
                 raise HelperGone(self._why(f"its input closed ({exc.strerror or exc})")) from None
             # The pipe is full: the helper is busy, perhaps writing replies nobody reads.
-            events = dict(self._poll(select.POLLIN | select.POLLOUT, 60.0))
+            events = dict(self._poll(select.POLLIN | select.POLLOUT, self._patience(60.0)))
             if not events:
+                self._check_started()
                 raise HelperGone("it stopped reading for a minute")
             if events.get(self.out_fd):
                 self.drain()
@@ -120,8 +146,11 @@ class HelperProcess:
                 break
             self._buffer += chunk
         got = wire.frames(self._buffer)
+        if got and got[0][0] == wire.HELLO:  # the helper's first words
+            self.unconfirmed = None
+            del got[0]
         if got:
-            self.on_messages([m for m in got if m[0] != wire.HELLO])
+            self.on_messages(got)
         return got
 
     def wait_for(self, kind: int, timeout: float) -> tuple:
@@ -134,10 +163,11 @@ class HelperProcess:
                     return message
             if self.closed:
                 raise HelperGone(self._why("it exited"))
+            self._check_started()
             left = deadline - time.monotonic()
             if left <= 0:
                 raise HelperGone(f"no reply in {timeout:.0f} s")
-            self._poll(select.POLLIN, left)
+            self._poll(select.POLLIN, self._patience(left))
 
     def _poll(self, mask: int, timeout: float) -> list[tuple[int, int]]:
         """``poll`` (not ``select``: a busy proxy's descriptors may pass 1024) on the
@@ -149,6 +179,10 @@ class HelperProcess:
         return poller.poll(timeout * 1000)
 
     def close(self) -> None:
+        """End the helper: closing its input ends it once it has read everything; one
+        that never said hello has nothing to finish and is killed."""
+        if self.unconfirmed is not None:
+            self.proc.kill()
         for stream in (self.proc.stdin, self.proc.stdout):
             try:
                 stream.close()  # type: ignore[union-attr]

@@ -63,6 +63,26 @@ def test_blocked_preflight_is_logged_marked_and_commented(caplog, helper):
 
 
 @MODES
+@pytest.mark.parametrize("asked, allowed, fix", [
+    ({"Access-Control-Request-Method": "PUT"}, {"Access-Control-Allow-Methods": "GET"},
+     "Fix: Access-Control-Allow-Methods: GET, PUT"),
+    ({"Access-Control-Request-Method": "POST", "Access-Control-Request-Headers": "content-type,x-token"},
+     {"Access-Control-Allow-Headers": "content-type"}, "Fix: Access-Control-Allow-Headers: content-type, x-token"),
+], ids=["method", "headers"])
+def test_the_fix_for_a_refused_preflight_allows_what_it_asked_for(caplog, helper, asked, allowed, fix):
+    """The browser never sends the request after such a preflight, so the preflight's
+    own line says what to allow."""
+    addon = CorsAddon()
+    with taddons.context(addon) as tctx:
+        tctx.configure(addon, cors_helper=helper)
+        caplog.set_level("INFO")
+        cycle(addon, make_flow("OPTIONS", API + "/items/2", {"Origin": APP, **asked}, 204,
+                               {"Access-Control-Allow-Origin": APP, **allowed}, 1.0))
+        line = next(r.getMessage() for r in caplog.records if r.getMessage().startswith("BLOCKED"))
+        assert line.endswith(fix + " (the request was never sent)")
+
+
+@MODES
 def test_redundant_preflight_is_marked(helper):
     addon = CorsAddon()
     with taddons.context(addon) as tctx:
@@ -134,6 +154,45 @@ def test_when_the_helper_stops_the_analysis_goes_on_in_process(caplog):
         assert sum("CORS helper process stopped" in m for m in messages) == 1
         assert later.marked == ":no_entry:" or any("/later" in m and "BLOCKED" in m for m in messages)
         assert addon.session.analyzer.exchanges >= 1
+
+
+@pytest.mark.parametrize("worker, timeout", [
+    (["-c", "raise SystemExit(3)"], 20.0),
+    (["-c", "import time; time.sleep(60)"], 1.0),
+], ids=["exits", "never-says-hello"])
+def test_flows_sent_to_a_helper_that_never_starts_are_analysed_here(caplog, monkeypatch, tmp_path, worker, timeout):
+    """Nobody waits for the helper to start; when it never does, what was sent to it
+    is analysed in mitmproxy's process and nothing is missing from the report."""
+    from cors_addon import live_helper
+
+    monkeypatch.setattr(live_helper, "worker_command", lambda: [sys.executable, *worker])
+    monkeypatch.setattr(live_helper, "START_TIMEOUT", timeout)
+    report = tmp_path / "report.json"
+    addon = CorsAddon()
+    with taddons.context(addon) as tctx:
+        caplog.set_level("INFO")
+        tctx.configure(addon, cors_report=str(report))
+        preflight = make_flow("OPTIONS", API + "/items", {"Origin": APP, "Access-Control-Request-Method": "PUT"},
+                              204, {"Access-Control-Allow-Origin": APP}, 1.0)
+        flows = [preflight, make_flow("GET", APP + "/", {}, 200, {}, 0.5),
+                 make_flow("GET", API + "/ok", {"Origin": APP}, 200, {"Access-Control-Allow-Origin": APP}, 2.0)]
+        for f in flows:
+            addon.request(f)
+            addon.response(f)
+        assert addon.helper is not None and addon.helper.unconfirmed  # sent, not answered
+        addon.sync()
+        assert addon.helper is None and addon.session is not None
+        last = make_flow("GET", API + "/late", {"Origin": APP, "Sec-Fetch-Mode": "cors"}, 200, {}, 3.0)
+        cycle(addon, last)
+        addon.done()
+    messages = [r.getMessage() for r in caplog.records]
+    assert sum("CORS helper process did not start" in m for m in messages) == 1
+    assert not any("stopped" in m for m in messages)
+    assert preflight.marked == ":no_entry:"
+    assert preflight.metadata["cors"]["cors_error"] == "MethodDisallowedByPreflightResponse"
+    assert last.marked == ":no_entry:" and flows[2].metadata["cors"]["verdict"] == "ok"
+    doc = json.loads(report.read_text())
+    assert doc["summary"]["exchanges"] == 4 and doc["summary"]["blocked"] == 2
 
 
 def test_the_helper_process_ends_with_the_addon():
