@@ -46,6 +46,12 @@ FLUSH_DELAY = 0.005
 FINISH_TIMEOUT = 600.0
 
 
+class _FlowRef(weakref.ref):
+    """A flow held weakly, with its id, so that its death can take it out of the index."""
+
+    __slots__ = ("flow_id",)
+
+
 class CorsAddon:
     name = "cors"
 
@@ -54,11 +60,13 @@ class CorsAddon:
         """The analysis, when it runs in this process."""
         self.helper: HelperProcess | None = None
         self._settings: tuple | None = None
-        self._live: dict[str, weakref.ref[http.HTTPFlow]] = {}
-        """Flows whose verdict may still arrive or change, by id. Held weakly: a flow
-        nobody else keeps (mitmdump drops each flow once it is done) needs no mark,
-        and keeping it alive until its verdict arrived made every flow outlive two
-        garbage collections, and the full collections several times as frequent."""
+        self._live: dict[str, _FlowRef] = {}
+        """Flows whose verdict may still arrive or change, by id. Held weakly, and
+        each leaves the moment its flow dies (:meth:`_died`): a flow nobody else keeps
+        (mitmdump drops each once it is done) needs no mark. Keeping flows alive until
+        their verdicts arrived made each outlive two garbage collections; keeping
+        their references that long made the full collections three times as
+        frequent (measured over 30k replayed flows: 3 against 1)."""
         self._inflight: dict[str, tuple] = {}
         """What was sent to the helper of each request between its two hooks."""
         self._kept: list[http.HTTPFlow] = []
@@ -150,11 +158,23 @@ class CorsAddon:
         if self._keep:
             self._kept.append(f)
         live = self._live
-        live[f.id] = weakref.ref(f)
+        ref = live[f.id] = _FlowRef(f, self._died)
+        ref.flow_id = f.id
         if len(live) > MAX_LIVE_FLOWS:
             del live[next(iter(live))]
         if self.helper is None or not self._to_helper(f, self._complete_event):
             self._in_process(f, False)
+
+    def _died(self, ref: _FlowRef) -> None:
+        """A flow's last reference went (at once in mitmdump, when the view lets go in
+        mitmweb): it leaves the index, and the helper hears of it with its next batch
+        and sends back nothing but the BLOCKED lines for it (most of the verdicts the
+        proxy unpacked and dropped, before)."""
+        flow_id = ref.flow_id
+        if self._live.get(flow_id) is ref:
+            del self._live[flow_id]
+            if self.helper is not None:
+                self.helper.gone.append(flow_id)
 
     def _to_helper(self, f: http.HTTPFlow, event) -> bool:
         """Queue the flow's event for the helper; False when the helper is gone and the

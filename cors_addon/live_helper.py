@@ -75,6 +75,8 @@ class HelperProcess:
         self._batch: list[bytes] = []
         self.closed = False
         self.pid = self.proc.pid
+        self.gone: list[str] = []
+        """Flows the proxy dropped since the last batch, told to the helper with the next."""
         self.unconfirmed: list[bytes] | None = []
         """Every message sent before the helper said hello (None once it has)."""
         self._started = time.monotonic()
@@ -106,6 +108,9 @@ class HelperProcess:
     def flush(self) -> None:
         if not self._batch:
             return
+        if self.gone:
+            self._batch.append(wire.encode((wire.GONE, self.gone)))
+            self.gone = []
         batch, self._batch = self._batch, []
         if self.unconfirmed is not None:
             self.unconfirmed += batch

@@ -11,7 +11,9 @@ batches, each a frame: four bytes of length, then the marshalled list of packed
 messages. Both ends run the same interpreter, which is all ``marshal`` asks.
 
 To the helper: ``BEGIN`` and ``COMPLETE`` events, ``CONFIGURE`` (a fresh session),
-``SYNC`` (answer when everything before it is done) and ``FINISH``. From it:
+``SYNC`` (answer when everything before it is done), ``GONE`` (flows the proxy has
+dropped since the last batch: the helper keeps their verdicts, but for the BLOCKED
+lines, since nothing would show them) and ``FINISH``. From it:
 ``ANNOTATION`` (its verdict packed once more, so that the proxy unpacks only the
 verdicts of flows it still holds: mitmdump has dropped most of them by then),
 ``FORGET`` (flows whose analysis is over with nothing to show),
@@ -23,7 +25,7 @@ from __future__ import annotations
 import marshal
 import struct
 
-BEGIN, COMPLETE, CONFIGURE, SYNC, FINISH = 0, 1, 2, 3, 4
+BEGIN, COMPLETE, CONFIGURE, SYNC, FINISH, GONE = 0, 1, 2, 3, 4, 5
 HELLO, ANNOTATION, FAILURE, SYNCED, FINISHED, FORGET = 10, 11, 12, 13, 14, 15
 _LENGTH = struct.Struct("<I")
 HEADER_SIZE = _LENGTH.size

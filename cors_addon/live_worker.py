@@ -21,7 +21,7 @@ import traceback
 from collections import OrderedDict
 
 from cors_addon import live_wire as wire
-from cors_addon.live import MAX_LIVE_FLOWS
+from cors_addon.live import MAX_LIVE_FLOWS, Annotation
 
 
 class _Error:
@@ -132,22 +132,37 @@ class Worker:
         self.finished: list[str] = []
         """Flows whose analysis is over with nothing to show."""
         self._failed_once = False
+        self._gone: set[str] = set()
+        """Flows the proxy no longer holds (``GONE``)."""
         self._requests: OrderedDict[str, object] = OrderedDict()
         """Each flow's request as the ``request`` hook saw it, until its completion."""
 
-    def _annotate(self, note) -> None:
+    def _annotate(self, note: Annotation) -> None:
         if note.metadata is None:
             self.finished.append(note.flow_id)
         else:
-            flow_id, metadata, *rest = note.as_tuple()
-            self.out.append((wire.ANNOTATION, flow_id, wire.encode(metadata), *rest))
+            self.out.append(note)
 
     def replies(self) -> list:
-        """What to send back after a batch, and forget it here."""
+        """What to send back after a batch, and forget it here. The verdicts of flows
+        the proxy has dropped stay here, but for their BLOCKED lines: in mitmdump that
+        is nearly every flow, whose verdicts the proxy would only unpack and drop."""
+        gone = self._gone
+        out: list = []
+        for item in self.out:
+            if type(item) is not Annotation:
+                out.append(item)
+            elif item.flow_id not in gone:
+                flow_id, metadata, *rest = item.as_tuple()
+                out.append((wire.ANNOTATION, flow_id, wire.encode(metadata), *rest))
+            elif item.log_line:
+                out.append((wire.ANNOTATION, item.flow_id, None, "", "", item.log_line, item.final))
+        self.out = []
         if self.finished:
-            self.out.append((wire.FORGET, self.finished))
+            forget = [flow_id for flow_id in self.finished if flow_id not in gone]
+            if forget:
+                out.append((wire.FORGET, forget))
             self.finished = []
-        out, self.out = self.out, []
         return out
 
     def handle(self, message: tuple) -> bool:
@@ -161,6 +176,10 @@ class Worker:
             browser, keep_flows, keep_exchanges, show_secrets = message[1:]
             self.session = LiveSession(browser, keep_flows=keep_flows, keep_exchanges=keep_exchanges,
                                        show_secrets=show_secrets, on_annotation=self._annotate)
+        elif kind == wire.GONE:
+            if len(self._gone) > MAX_LIVE_FLOWS:
+                self._gone.clear()  # a verdict for a flow forgotten here is dropped by the proxy
+            self._gone.update(message[1])
         elif kind == wire.SYNC:
             self.out.append((wire.SYNCED, message[1]))
         elif kind == wire.FINISH:

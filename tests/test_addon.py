@@ -9,6 +9,7 @@ import pytest
 from mitmproxy import exceptions, http
 from mitmproxy.test import taddons, tflow
 
+from cors_addon import live_wire as wire
 from cors_addon.addon import CorsAddon
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
@@ -97,6 +98,48 @@ def test_redundant_preflight_is_marked(helper):
             flows += [pf, put]
         assert flows[2].marked == ":repeat:" and "no-max-age" in flows[2].comment
         assert flows[0].metadata["cors"]["pair"] == flows[1].id
+
+
+def test_flows_the_proxy_dropped_get_only_their_blocked_lines_back(caplog):
+    """mitmdump drops each flow once it is done, before its batch goes to the helper:
+    the flow leaves the addon's index at once, and its verdict, with nowhere to go,
+    stays in the helper, but for the BLOCKED line. A flow someone still holds
+    (mitmweb's view) gets its verdict as before. Run in an event loop, as in
+    mitmproxy, so that events wait for their batch."""
+    import asyncio
+    import gc
+
+    async def proxy():
+        addon = CorsAddon()
+        with taddons.context(addon):
+            cycle(addon, make_flow("GET", API + "/first", {"Origin": APP}, 200,
+                                   {"Access-Control-Allow-Origin": APP}, 1.0))
+            received = []
+            forward = addon.helper.on_messages
+            addon.helper.on_messages = lambda messages: (received.extend(messages), forward(messages))
+            dropped_ids = []
+            for i in range(3):
+                dropped = make_flow("GET", API + f"/dropped/{i}", {"Origin": APP, "Sec-Fetch-Mode": "cors"}, 200,
+                                    {}, 3.0 + i)
+                addon.request(dropped)
+                addon.response(dropped)
+                dropped_ids.append(dropped.id)
+                del dropped
+            gc.collect()
+            assert addon.helper.pending and not set(dropped_ids) & set(addon._live)
+            kept = make_flow("GET", API + "/kept", {"Origin": APP, "Sec-Fetch-Mode": "cors"}, 200, {}, 9.0)
+            addon.request(kept)
+            addon.response(kept)
+            addon.sync()
+            return kept, received, dropped_ids
+
+    caplog.set_level("INFO")
+    kept, received, dropped_ids = asyncio.run(proxy())
+    assert kept.marked == ":no_entry:" and kept.metadata["cors"]["verdict"] == "blocked"
+    verdicts = {m[1]: m[2] for m in received if m[0] == wire.ANNOTATION}
+    assert type(verdicts.pop(kept.id)) is bytes and verdicts == dict.fromkeys(dropped_ids)
+    blocked = [r.getMessage() for r in caplog.records if r.getMessage().startswith("BLOCKED")]
+    assert [line.split()[2] for line in blocked] == [API + f"/dropped/{i}" for i in range(3)] + [API + "/kept"]
 
 
 def test_a_failing_flow_never_raises_into_mitmproxy(caplog):

@@ -1,9 +1,13 @@
-"""Side-by-side timing: ours and the baseline, interleaved, medians of ratios.
+"""Side-by-side timing: ours and the baseline, interleaved, ratios of pairs.
 
 Absolute times are noisy on a shared machine, so each repetition runs the two
-commands back to back (alternating which goes first) and the ratio of that pair is
-kept; the reported ratio is the median of the pairs. Each child's peak RSS and CPU time
-come from ``wait4``, per process, not from the whole process tree of the run.
+commands back to back and the ratio of that pair is kept. Which goes first
+alternates, and the reported ratio is the geometric mean of the pairs: this
+machine's speed drifts by several percent over minutes (the bare 100k-flow replay
+took 110 s to 143 s within one run), which favours whichever command of a two-minute
+pair runs second; with as many pairs of each order, a steady drift cancels out, where
+a median of an odd number of pairs kept one order's bias. Each child's peak RSS and
+CPU time come from ``wait4``, per process, not from the whole process tree of the run.
 """
 
 from __future__ import annotations
@@ -30,12 +34,16 @@ class Pair:
     base: list[Run] = field(default_factory=list)
 
     @property
+    def pair_ratios(self) -> list[float]:
+        return [o.wall / b.wall for o, b in zip(self.ours, self.base)]
+
+    @property
     def ratio(self) -> float:
-        return statistics.median(o.wall / b.wall for o, b in zip(self.ours, self.base))
+        return statistics.geometric_mean(self.pair_ratios)
 
     @property
     def cpu_ratio(self) -> float:
-        return statistics.median(o.cpu / b.cpu for o, b in zip(self.ours, self.base))
+        return statistics.geometric_mean(o.cpu / b.cpu for o, b in zip(self.ours, self.base))
 
     @property
     def ours_wall(self) -> float:
@@ -66,8 +74,9 @@ def run_once(cmd: list[str], *, cwd: str | None = None, env: dict | None = None,
 
 def side_by_side(name: str, ours: list[str], base: list[str], *, reps: int, cwd: str | None = None,
                  env: dict | None = None, ok_codes: tuple[int, ...] = (0,), warmup: bool = True) -> Pair:
-    """``reps`` interleaved pairs (ours first, then the baseline first, ...). A warm-up
-    run of each first puts the input in the page cache for both."""
+    """``reps`` interleaved pairs (ours first, then the baseline first, ...: an even
+    ``reps`` has as many of each order). A warm-up run of each first puts the input in
+    the page cache for both."""
     pair = Pair(name)
     if warmup:
         run_once(base, cwd=cwd, env=env)
