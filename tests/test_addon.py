@@ -308,30 +308,51 @@ def test_log_lines_and_comments_hide_secrets_unless_asked(caplog, helper):
         assert any("s3cr3tTOKEN" in r.getMessage() for r in caplog.records)
 
 
+def _as_the_proxy_saw_them(flows):
+    """Each flow's request and completion hooks in the order of the recorded times:
+    flows overlap, as they do in a proxy."""
+    events = []
+    for i, f in enumerate(flows):
+        done_at = f.response.timestamp_end if f.response is not None else f.error.timestamp
+        events += [(f.request.timestamp_start, 0, i), (done_at, 1, i)]
+    return [(flows[i], hook) for _, hook, i in sorted(events)]
+
+
 @pytest.mark.parametrize("recording", ["lab-chromium", "lab-firefox"])
 def test_the_helper_process_and_the_in_process_analysis_agree(tmp_path, recording):
-    """Every flow of a real browser session through the addon both ways: the same
-    report, the same marks, comments and verdicts on the flows."""
+    """Every flow of a real browser session through the addon, with the hooks in the
+    order the proxy saw them: the same report, the same marks, comments and verdicts
+    on the flows, whether the analysis runs in mitmproxy's process, in the helper
+    with every event sent at once (no event loop), or in the helper from inside an
+    event loop, as in mitmproxy (events batched, verdicts read as they come)."""
+    import asyncio
+
     from mitmproxy import io
 
-    outcomes = []
-    for helper in (True, False):
+    def run(helper: bool, report):
         with open(ROOT / "recordings" / recording / "flows.mitm", "rb") as fh:
             flows = [f for f in io.FlowReader(fh).stream() if isinstance(f, http.HTTPFlow)]
-        report = tmp_path / f"{helper}.json"
         addon = CorsAddon()
         with taddons.context(addon) as tctx:
             tctx.configure(addon, cors_helper=helper, cors_report=str(report))
-            for f in flows:
-                f.metadata.pop("cors", None)
-                f.marked, f.comment = "", ""
-                addon.request(f)
-                addon.response(f) if f.response is not None else addon.error(f)
+            for f, hook in _as_the_proxy_saw_them(flows):
+                if hook == 0:
+                    f.metadata.pop("cors", None)
+                    f.marked, f.comment = "", ""
+                    addon.request(f)
+                else:
+                    addon.response(f) if f.response is not None else addon.error(f)
             addon.done()
         doc = json.loads(report.read_text())
-        outcomes.append((doc["summary"], doc["flows"], doc["findings"],
-                         [(f.marked, f.comment, f.metadata.get("cors")) for f in flows]))
-    assert outcomes[0] == outcomes[1]
+        return (doc["summary"], doc["flows"], doc["findings"],
+                [(f.marked, f.comment, f.metadata.get("cors")) for f in flows])
+
+    async def in_a_loop(report):
+        return run(True, report)
+
+    outcomes = [run(False, tmp_path / "here.json"), run(True, tmp_path / "helper.json"),
+                asyncio.run(in_a_loop(tmp_path / "loop.json"))]
+    assert outcomes[0] == outcomes[1] == outcomes[2]
     assert outcomes[0][0]["blocked"] > 5 and sum(bool(m) for m, _, _ in outcomes[0][3]) > 5
 
 

@@ -62,6 +62,15 @@ def bench_live(ds: dict, reps: int, warmup: bool = True) -> Pair:
     return side_by_side(f"live-{ds['meta']['exchanges']}", ours, base, reps=reps, cwd=ROOT, warmup=warmup)
 
 
+def bench_live_noise(ds: dict, reps: int) -> Pair:
+    """The bare replay against itself, measured as the live ratio is: how far this
+    machine moves a ratio that is 1 by construction."""
+    mitm = ds["mitm"]
+    bare = [_bin("mitmdump"), "-nr", mitm]
+    _into_page_cache(mitm)
+    return side_by_side(f"noise-{ds['meta']['exchanges']}", bare, bare, reps=reps, cwd=ROOT, warmup=False)
+
+
 def bench_inproc(ds: dict) -> dict:
     out = subprocess.run([sys.executable, "-m", "benchlib.inproc", ds["har"]], capture_output=True, text=True,
                          cwd=os.path.dirname(os.path.dirname(os.path.abspath(__file__))), check=True)
@@ -178,6 +187,12 @@ def main(argv: list[str] | None = None) -> int:
                          f"{pair.cpu_ratio:.3f}x", "", ""))
 
         n = live_sizes[min(1, len(live_sizes) - 1)]
+        log(f"noise: the bare replay against itself, {n:,} flows")
+        noise = bench_live_noise(datasets[n], reps)
+        results["live_noise"] = {"flows": n, "ratio": noise.ratio, "pairs": noise.pair_ratios}
+        each = ", ".join(f"{r:.3f}" for r in noise.pair_ratios)
+        rows.append((f"  noise: the bare {n:,}-flow replay against itself, measured the same way (pairs {each})",
+                     f"{noise.ratio:.3f}x", "", ""))
         flows, rounds = (50, 1) if args.smoke else (3000, 5)
         log(f"per-flow cost inside mitmdump, {flows:,} flows x {rounds} rounds")
         d = bench_dispatch(datasets[n], flows, rounds)
