@@ -60,6 +60,7 @@ class CorsAddon:
         """The analysis, when it runs in this process."""
         self.helper: HelperProcess | None = None
         self._settings: tuple | None = None
+        self._on_death = self._died  # one bound method, not one per flow
         self._live: dict[str, _FlowRef] = {}
         """Flows whose verdict may still arrive or change, by id. Held weakly, and
         each leaves the moment its flow dies (:meth:`_died`): a flow nobody else keeps
@@ -158,7 +159,7 @@ class CorsAddon:
         if self._keep:
             self._kept.append(f)
         live = self._live
-        ref = live[f.id] = _FlowRef(f, self._died)
+        ref = live[f.id] = _FlowRef(f, self._on_death)
         ref.flow_id = f.id
         if len(live) > MAX_LIVE_FLOWS:
             del live[next(iter(live))]

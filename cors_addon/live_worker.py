@@ -156,7 +156,8 @@ class Worker:
                 flow_id, metadata, *rest = item.as_tuple()
                 out.append((wire.ANNOTATION, flow_id, wire.encode(metadata), *rest))
             elif item.log_line:
-                out.append((wire.ANNOTATION, item.flow_id, None, "", "", item.log_line, item.final))
+                just_the_line = Annotation(item.flow_id, None, log_line=item.log_line, final=item.final)
+                out.append((wire.ANNOTATION, *just_the_line.as_tuple()))
         self.out = []
         if self.finished:
             forget = [flow_id for flow_id in self.finished if flow_id not in gone]

@@ -50,24 +50,25 @@ def _into_page_cache(path: str) -> None:
             pass
 
 
+def _replay(ds: dict, *script: str) -> list[str]:
+    return [_bin("mitmdump"), "-nr", ds["mitm"], *script]
+
+
 def bench_live(ds: dict, reps: int, warmup: bool = True) -> Pair:
     """One replay at a time, interleaved. (Running ours and the baseline at once, one
     per core, left no core for the addon's helper process: the wall-time ratio then
     measured the contention for two cores, not the addon.) The 100k replay is not
     warmed up by a whole run of each, only by reading the file into the page cache."""
-    mitm = ds["mitm"]
-    ours = [_bin("mitmdump"), "-nr", mitm, "-s", os.path.join(ROOT, "cors_addon.py")]
-    base = [_bin("mitmdump"), "-nr", mitm]
-    _into_page_cache(mitm)
+    ours, base = _replay(ds, "-s", os.path.join(ROOT, "cors_addon.py")), _replay(ds)
+    _into_page_cache(ds["mitm"])
     return side_by_side(f"live-{ds['meta']['exchanges']}", ours, base, reps=reps, cwd=ROOT, warmup=warmup)
 
 
 def bench_live_noise(ds: dict, reps: int) -> Pair:
     """The bare replay against itself, measured as the live ratio is: how far this
     machine moves a ratio that is 1 by construction."""
-    mitm = ds["mitm"]
-    bare = [_bin("mitmdump"), "-nr", mitm]
-    _into_page_cache(mitm)
+    bare = _replay(ds)
+    _into_page_cache(ds["mitm"])
     return side_by_side(f"noise-{ds['meta']['exchanges']}", bare, bare, reps=reps, cwd=ROOT, warmup=False)
 
 
