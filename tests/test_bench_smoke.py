@@ -29,6 +29,7 @@ ROOT = pathlib.Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "scripts"))
 
 from benchlib.render import write_har, write_mitm  # noqa: E402
+from benchlib.timing import Pair, Run  # noqa: E402
 from benchlib.traffic import generate  # noqa: E402
 
 
@@ -151,6 +152,23 @@ def test_progress_bar_only_on_a_terminal():
         bar.clear()
     assert quiet.getvalue() == "" and pipe.getvalue() == ""
     assert "50% (50,000/100,000 exchanges)" in tty.getvalue() and tty.getvalue().endswith("\r\033[K")
+
+
+def _pair(ours: list[float], base: list[float]) -> Pair:
+    return Pair("t", [Run(w, w, 0, 0) for w in ours], [Run(w, w, 0, 0) for w in base])
+
+
+def test_side_by_side_ratio_ignores_a_slow_spell_and_cancels_drift():
+    """The live ratio's estimator, on runs this machine gave (seconds, 100k-flow
+    replays, ours then the bare replay): a slow spell on one run of the last pair."""
+    spell = _pair([124.72, 121.31, 125.31, 218.29], [125.77, 120.93, 127.64, 139.02])
+    assert 0.985 < spell.ratio < 1.0
+    # equal commands, each run 4 % slower than the one before; the pairs alternate which
+    # runs first (ours, base | base, ours | ...), so each order is off by 4 % its own way
+    runs = [1 + 0.04 * k for k in range(8)]
+    drift = _pair([runs[0], runs[3], runs[4], runs[7]], [runs[1], runs[2], runs[5], runs[6]])
+    assert max(abs(r - 1) for r in drift.pair_ratios) > 0.03
+    assert drift.ratio == pytest.approx(1.0, abs=0.002)
 
 
 def test_bench_runs_at_smoke_size(tmp_path):

@@ -128,7 +128,7 @@ def main(argv: list[str] | None = None) -> int:
     else:
         sizes, live_sizes, mem = [1000, 10_000, 100_000], [1000, 10_000, 100_000], (
             1_000_000, [100_000, 250_000, 500_000, 1_000_000])
-        many, reps, big_reps = (1000, 100), 4, 4
+        many, reps, big_reps = (1000, 100), 4, 6
     started = time.monotonic()
     log(f"scripts/bench on {machine()}")
     rows: list[tuple[str, str, str, str]] = []

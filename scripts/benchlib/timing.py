@@ -2,12 +2,17 @@
 
 Absolute times are noisy on a shared machine, so each repetition runs the two
 commands back to back and the ratio of that pair is kept. Which goes first
-alternates, and the reported ratio is the geometric mean of the pairs: this
-machine's speed drifts by several percent over minutes (the bare 100k-flow replay
-took 110 s to 143 s within one run), which favours whichever command of a two-minute
-pair runs second; with as many pairs of each order, a steady drift cancels out, where
-a median of an odd number of pairs kept one order's bias. Each child's peak RSS and
-CPU time come from ``wait4``, per process, not from the whole process tree of the run.
+alternates, and the reported ratio is the median of the pairs (for an even number,
+the mean of the middle two). Two kinds of noise decide that. This machine's speed
+drifts over minutes, which favours whichever command of a two-minute pair runs
+second: with as many pairs of each order, the middle two of pairs that agree are one
+of each order, and the drift cancels (a median of an odd number of pairs kept one
+order's bias). And now and then a slow spell lands on one run of a pair: in one
+series of 100k-flow replays, three pairs gave 0.992, 1.003 and 0.982 and the fourth
+1.57 (218 s against 139 s); the geometric mean of the four, the estimator before
+this one, carried a quarter of that spell into the result (1.11), the median ignores
+it. Each child's peak RSS and CPU time come from ``wait4``, per process, not from
+the whole process tree of the run.
 """
 
 from __future__ import annotations
@@ -39,11 +44,11 @@ class Pair:
 
     @property
     def ratio(self) -> float:
-        return statistics.geometric_mean(self.pair_ratios)
+        return statistics.median(self.pair_ratios)
 
     @property
     def cpu_ratio(self) -> float:
-        return statistics.geometric_mean(o.cpu / b.cpu for o, b in zip(self.ours, self.base))
+        return statistics.median(o.cpu / b.cpu for o, b in zip(self.ours, self.base))
 
     @property
     def ours_wall(self) -> float:
