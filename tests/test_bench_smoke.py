@@ -183,6 +183,7 @@ def test_bench_runs_at_smoke_size(tmp_path):
     assert set(doc["har"]) == {"100", "300"} and doc["har"]["300"]["summary"]["exchanges"] == 300
     assert doc["live"]["100"]["ratio"] > 0 and doc["many"]["speedup"] > 0
     assert len(doc["live"]["100"]["pairs"]) == len(doc["live_noise"]["pairs"]) == 1
+    assert doc["steal_s"] >= doc["live"]["100"]["steal_s"] >= 0 and "the hypervisor took" in proc.stdout
     dispatch = doc["live_dispatch"]  # CPU per flow of each configuration (one round: no order to expect)
     assert min(dispatch["bare"], dispatch["noop"], dispatch["cors_addon"]) > 0 and dispatch["flows"] == 50
     points = doc["memory"]["points"]

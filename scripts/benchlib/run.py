@@ -17,9 +17,11 @@ import sys
 import time
 
 from benchlib.data import in_subprocess
-from benchlib.timing import Pair, run_once, side_by_side
+from benchlib.timing import Pair, run_once, side_by_side, stolen
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+SCRIPTS = os.path.join(ROOT, "scripts")
+"""Where ``python -m benchlib.<module>`` finds the package."""
 BUDGETS = {
     "live": 1.05,      # mitmdump -nr flows.mitm -s cors_addon.py / the same replay without it
     "har": 1.5,        # cors-audit big.har --format json / python -c json.load(...)
@@ -31,6 +33,10 @@ BUDGETS = {
 
 def _bin(name: str) -> str:
     return os.path.join(os.path.dirname(sys.executable), name)
+
+
+def _each(ratios: list[float]) -> str:
+    return ", ".join(f"{r:.3f}" for r in ratios)
 
 
 def log(msg: str) -> None:
@@ -74,14 +80,14 @@ def bench_live_noise(ds: dict, reps: int) -> Pair:
 
 def bench_inproc(ds: dict) -> dict:
     out = subprocess.run([sys.executable, "-m", "benchlib.inproc", ds["har"]], capture_output=True, text=True,
-                         cwd=os.path.dirname(os.path.dirname(os.path.abspath(__file__))), check=True)
+                         cwd=SCRIPTS, check=True)
     return json.loads(out.stdout)
 
 
 def bench_memory(flows: int, checkpoints: list[int]) -> list[dict]:
     proc = subprocess.run([sys.executable, "-m", "benchlib.memsim", str(flows), *map(str, checkpoints)],
                           capture_output=True, text=True, check=True,
-                          cwd=os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+                          cwd=SCRIPTS)
     return [json.loads(line) for line in proc.stdout.splitlines() if line.startswith("{")]
 
 
@@ -99,7 +105,7 @@ def bench_dispatch(ds: dict, flows: int, rounds: int) -> dict:
     addon (see :mod:`benchlib.dispatch`)."""
     proc = subprocess.run([sys.executable, "-m", "benchlib.dispatch", ds["mitm"], str(flows), str(rounds)],
                           capture_output=True, text=True, check=True,
-                          cwd=os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+                          cwd=SCRIPTS)
     return json.loads(proc.stdout.splitlines()[-1])
 
 
@@ -129,7 +135,7 @@ def main(argv: list[str] | None = None) -> int:
         sizes, live_sizes, mem = [1000, 10_000, 100_000], [1000, 10_000, 100_000], (
             1_000_000, [100_000, 250_000, 500_000, 1_000_000])
         many, reps, big_reps = (1000, 100), 4, 6
-    started = time.monotonic()
+    started, steal_at_start = time.monotonic(), stolen()
     log(f"scripts/bench on {machine()}")
     rows: list[tuple[str, str, str, str]] = []
     results: dict = {"machine": machine(), "smoke": args.smoke}
@@ -177,22 +183,22 @@ def main(argv: list[str] | None = None) -> int:
                                   "replay_s": pair.base_wall, "ours_rss_mib": pair.ours_rss_mib,
                                   "replay_rss_mib": pair.base_rss_mib, "pairs": pair.pair_ratios,
                                   "ours_runs_s": [r.wall for r in pair.ours],
-                                  "replay_runs_s": [r.wall for r in pair.base]}
+                                  "replay_runs_s": [r.wall for r in pair.base], "steal_s": pair.steal}
             last = n == live_sizes[-1]
-            each = ", ".join(f"{r:.3f}" for r in pair.pair_ratios)
             rows.append((f"live mitmdump -nr {n:,} flows ({pair.ours_wall:.1f} s vs {pair.base_wall:.1f} s; "
-                         f"pairs {each})",
+                         f"pairs {_each(pair.pair_ratios)})",
                          f"{pair.ratio:.3f}x", "<= 1.05x" if last else "",
                          verdict(pair.ratio, BUDGETS["live"]) if last else ""))
-            rows.append((f"  CPU time ratio; peak memory {pair.ours_rss_mib:.0f} MiB vs {pair.base_rss_mib:.0f} MiB",
+            rows.append((f"  CPU time ratio; peak memory {pair.ours_rss_mib:.0f} MiB vs {pair.base_rss_mib:.0f} MiB; "
+                         f"CPU time the hypervisor took meanwhile {pair.steal:.1f} s",
                          f"{pair.cpu_ratio:.3f}x", "", ""))
 
         n = live_sizes[min(1, len(live_sizes) - 1)]
         log(f"noise: the bare replay against itself, {n:,} flows")
         noise = bench_live_noise(datasets[n], reps)
-        results["live_noise"] = {"flows": n, "ratio": noise.ratio, "pairs": noise.pair_ratios}
-        each = ", ".join(f"{r:.3f}" for r in noise.pair_ratios)
-        rows.append((f"  noise: the bare {n:,}-flow replay against itself, measured the same way (pairs {each})",
+        results["live_noise"] = {"flows": n, "ratio": noise.ratio, "pairs": noise.pair_ratios, "steal_s": noise.steal}
+        rows.append((f"  noise: the bare {n:,}-flow replay against itself, measured the same way "
+                     f"(pairs {_each(noise.pair_ratios)}; hypervisor took {noise.steal:.1f} s)",
                      f"{noise.ratio:.3f}x", "", ""))
         flows, rounds = (50, 1) if args.smoke else (3000, 5)
         log(f"per-flow cost inside mitmdump, {flows:,} flows x {rounds} rounds")
@@ -241,7 +247,11 @@ def main(argv: list[str] | None = None) -> int:
     for what, value, budget, result in rows:
         print(f"{what.ljust(width)}  {value:>9}  {budget:>9}  {result}")
     failed = [r for r in rows if r[3] == "FAIL"]
-    print(f"\n{len([r for r in rows if r[3] == 'PASS'])} passed, {len(failed)} failed ({elapsed / 60:.1f} min)")
+    steal = stolen() - steal_at_start
+    print(f"\n{len([r for r in rows if r[3] == 'PASS'])} passed, {len(failed)} failed ({elapsed / 60:.1f} min; "
+          f"the hypervisor took {steal:.0f} s of CPU time meanwhile, "
+          f"{steal / (elapsed * (os.cpu_count() or 1)):.1%} of the cores: a contended host slows runs unevenly)")
+    results["steal_s"] = steal
     results["rows"] = rows
     if args.json:
         with open(os.path.abspath(args.json), "w") as fh:

@@ -12,7 +12,9 @@ series of 100k-flow replays, three pairs gave 0.992, 1.003 and 0.982 and the fou
 1.57 (218 s against 139 s); the geometric mean of the four, the estimator before
 this one, carried a quarter of that spell into the result (1.11), the median ignores
 it. Each child's peak RSS and CPU time come from ``wait4``, per process, not from
-the whole process tree of the run.
+the whole process tree of the run. The time the hypervisor gave to other machines
+while a run ran (``steal`` in ``/proc/stat``) is kept with it: it shows a contended
+host, which slows every run, and unevenly.
 """
 
 from __future__ import annotations
@@ -30,6 +32,8 @@ class Run:
     cpu: float
     max_rss_kib: int
     code: int
+    steal: float = 0.0
+    """Seconds of this machine's CPUs taken by the hypervisor during the run."""
 
 
 @dataclass(slots=True)
@@ -51,6 +55,10 @@ class Pair:
         return statistics.median(o.cpu / b.cpu for o, b in zip(self.ours, self.base))
 
     @property
+    def steal(self) -> float:
+        return sum(r.steal for r in self.ours + self.base)
+
+    @property
     def ours_wall(self) -> float:
         return statistics.median(r.wall for r in self.ours)
 
@@ -67,14 +75,29 @@ class Pair:
         return max(r.max_rss_kib for r in self.base) / 1024
 
 
+_TICKS = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+
+
+def stolen() -> float:
+    """Seconds the hypervisor has taken from this machine's CPUs since boot (0 where
+    there is no ``/proc/stat`` or no steal column)."""
+    try:
+        with open("/proc/stat") as fh:
+            fields = fh.readline().split()
+        return int(fields[8]) / _TICKS if fields[0] == "cpu" and len(fields) > 8 else 0.0
+    except (OSError, ValueError):
+        return 0.0
+
+
 def run_once(cmd: list[str], *, cwd: str | None = None, env: dict | None = None,
              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL) -> Run:
+    steal = stolen()
     start = time.perf_counter()
     proc = subprocess.Popen(cmd, cwd=cwd, env=env, stdout=stdout, stderr=stderr, stdin=subprocess.DEVNULL)
     _, status, usage = os.wait4(proc.pid, 0)
     wall = time.perf_counter() - start
     proc.returncode = os.waitstatus_to_exitcode(status)
-    return Run(wall, usage.ru_utime + usage.ru_stime, usage.ru_maxrss, proc.returncode)
+    return Run(wall, usage.ru_utime + usage.ru_stime, usage.ru_maxrss, proc.returncode, stolen() - steal)
 
 
 def side_by_side(name: str, ours: list[str], base: list[str], *, reps: int, cwd: str | None = None,
