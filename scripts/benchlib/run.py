@@ -1,7 +1,7 @@
 """``scripts/bench``: every benchmark, one command, a table of ratios against budgets.
 
 Each benchmark is a ratio measured side by side in the same run (ours against a
-baseline, interleaved repetitions, geometric mean of the pairs; see
+baseline, interleaved repetitions, the median of the pairs; see
 :mod:`benchlib.timing`), since absolute times on a shared machine are noisy;
 absolute times, each pair's ratio and the machine are printed too.
 """
