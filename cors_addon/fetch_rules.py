@@ -202,8 +202,7 @@ def cors_unsafe_header_names(
     unsafe: set[str] = set()
     safelisted: list[tuple[str, int]] = []
     bypass = _cache_bypass_headers(headers) if wire else frozenset()
-    for name, value in headers:
-        n = name.lower()
+    for n, value in headers.lowered_items():
         kind = _NAME_KINDS.get((n, chromium_extras))
         if kind is None:
             kind = _name_kind(n, chromium_extras)

@@ -23,6 +23,20 @@ def _decode_all(parts: list[bytes]) -> list[str]:
     return [p.decode("utf-8", "surrogateescape") for p in parts]
 
 
+def _lowered_names(names: list[bytes]) -> list[str]:
+    """``[n.decode().lower() for n in names]`` in one ``lower`` of them all: header
+    names are tokens (RFC 9110 §5.6.2), ASCII, whose lower case is the same in bytes
+    and in text. A name that is not ASCII (a broken client's) takes the text way, which
+    also folds non-ASCII letters, as the index always did. About a microsecond less
+    for each header block the live helper indexes, two per flow."""
+    joined = b"\n".join(names)
+    if joined.isascii():
+        keys = joined.lower().decode("ascii").split("\n")
+        if len(keys) == len(names):
+            return keys
+    return [n.lower() for n in _decode_all(names)]
+
+
 class Headers:
     """Pairs are kept as the source gave them (text pairs, the HAR reader's structs, or
     mitmproxy's raw byte fields) and turned into text pairs only if someone iterates
@@ -30,7 +44,7 @@ class Headers:
     ``map``/``zip`` calls rather than a Python loop per header (a Chrome request
     carries about sixteen, and most are never asked for)."""
 
-    __slots__ = ("_items", "_raw", "_index", "_multi")
+    __slots__ = ("_items", "_raw", "_index", "_multi", "_lines")
 
     def __init__(self, items: Iterable[tuple[str, str]] = ()) -> None:
         self._items: list[tuple[str, str]] | None = [(str(k), str(v)) for k, v in items]
@@ -39,6 +53,8 @@ class Headers:
         tuple of ``(bytes, bytes)`` fields."""
         self._index: dict[str, str] | None = None
         self._multi: dict[str, list[str]] | None = None
+        self._lines: tuple[list[str], list[str]] | None = None
+        """Every line's lower-cased name and value, kept from building the index."""
 
     @classmethod
     def from_str_pairs(cls, items: list[tuple[str, str]]) -> Headers:
@@ -46,7 +62,7 @@ class Headers:
         (no copy, no conversion)."""
         headers = cls.__new__(cls)
         headers._items = items
-        headers._raw = headers._index = headers._multi = None
+        headers._raw = headers._index = headers._multi = headers._lines = None
         return headers
 
     @classmethod
@@ -55,7 +71,7 @@ class Headers:
         reader's decoded structs)."""
         headers = cls.__new__(cls)
         headers._raw = named
-        headers._items = headers._index = headers._multi = None
+        headers._items = headers._index = headers._multi = headers._lines = None
         return headers
 
     @classmethod
@@ -64,7 +80,7 @@ class Headers:
         would decode them, when first needed."""
         headers = cls.__new__(cls)
         headers._raw = fields
-        headers._items = headers._index = headers._multi = None
+        headers._items = headers._index = headers._multi = headers._lines = None
         return headers
 
     def _names_values(self) -> tuple[list[str], list[str]]:
@@ -88,8 +104,13 @@ class Headers:
         every value (the index then maps to the first of them)."""
         index = self._index
         if index is None:
-            names, values = self._names_values()
-            keys = list(map(str.lower, names))
+            raw = self._raw
+            if type(raw) is tuple and self._items is None:
+                keys, values = _lowered_names(list(map(_FIRST, raw))), _decode_all(list(map(_SECOND, raw)))
+            else:
+                names, values = self._names_values()
+                keys = list(map(str.lower, names))
+            self._lines = (keys, values)
             index = dict(zip(keys, values))
             if len(index) < len(keys):
                 multi: dict[str, list[str]] = {}
@@ -131,6 +152,14 @@ class Headers:
             return index.get(name.lower())
         values = self._multi.get(name.lower())
         return ", ".join(values) if values else None
+
+    def lowered_items(self) -> Iterator[tuple[str, str]]:
+        """Every line as (lower-cased name, value), in order, from what the index was
+        built of: the rules that walk every line (the CORS-unsafe names) neither
+        decode raw fields a second time nor lower each name again."""
+        if self._index is None:
+            self._lookup()
+        return zip(*self._lines)  # type: ignore[misc]
 
     def __contains__(self, name: object) -> bool:
         return isinstance(name, str) and name.lower() in self._lookup()

@@ -21,6 +21,7 @@ import traceback
 from collections import OrderedDict
 
 from cors_addon import live_wire as wire
+from cors_addon.headers import Headers
 from cors_addon.live import MAX_LIVE_FLOWS, Annotation
 
 
@@ -64,10 +65,11 @@ _PREFIXES: dict[tuple, str] = {}
 on; building mitmproxy's ``Request`` for every flow was most of the helper's time."""
 
 
-def _pretty_url(d: _RequestData) -> str:
+def _pretty_url(d: _RequestData, headers: Headers) -> str:
     """``Request.pretty_url`` as mitmproxy computes it: for every request but CONNECT,
     the part before the path depends only on the scheme, host, port, authority, HTTP
-    version and Host header, so mitmproxy computes it once per combination."""
+    version and Host header, so mitmproxy computes it once per combination. The Host
+    values come from ``headers``' index, which the analysis builds anyway."""
     from mitmproxy import http
 
     def real(path: bytes):
@@ -76,8 +78,7 @@ def _pretty_url(d: _RequestData) -> str:
 
     if d.method.decode("utf-8", "surrogateescape").upper() == "CONNECT":
         return real(d.path).pretty_url
-    key = (d.scheme, d.host, d.port, d.authority, d.http_version,
-           tuple(v for k, v in d.headers.fields if k.lower() == b"host"))
+    key = (d.scheme, d.host, d.port, d.authority, d.http_version, tuple(headers.get_all("host")))
     prefix = _PREFIXES.get(key)
     if prefix is None:
         if len(_PREFIXES) >= 4096:
@@ -93,11 +94,11 @@ def _request(fields: tuple) -> _Request:
      d.timestamp_start, d.timestamp_end) = fields
     d.headers = _Fields(headers)
     r = _Request()
-    r.data, r.headers = d, d.headers
+    r.data, r.headers = d, Headers.from_byte_fields(headers)
     r.method = d.method.decode("utf-8", "surrogateescape").upper()
     r.http_version = d.http_version.decode("utf-8", "surrogateescape")
     r.timestamp_start, r.timestamp_end = d.timestamp_start, d.timestamp_end
-    r.pretty_url = _pretty_url(d)
+    r.pretty_url = _pretty_url(d, r.headers)
     return r
 
 

@@ -18,7 +18,10 @@ but a recording is re-paged from its navigations, never from an earlier run's id
 
 def _headers(headers: Any) -> Headers:
     """mitmproxy headers as ``items(multi=True)`` gives them (UTF-8 with
-    ``surrogateescape``), read straight from their raw fields when there are some."""
+    ``surrogateescape``), read straight from their raw fields when there are some; the
+    live helper's rebuilt requests carry theirs ready."""
+    if type(headers) is Headers:
+        return headers
     fields = getattr(headers, "fields", None)
     if type(fields) is tuple:
         return Headers.from_byte_fields(fields)
