@@ -105,7 +105,7 @@ class Headers:
         index = self._index
         if index is None:
             raw = self._raw
-            if type(raw) is tuple and self._items is None:
+            if type(raw) is tuple:
                 keys, values = _lowered_names(list(map(_FIRST, raw))), _decode_all(list(map(_SECOND, raw)))
             else:
                 names, values = self._names_values()
