@@ -23,15 +23,12 @@ from cors_addon.analyzer import Analyzer, FlowResult, Report
 from cors_addon.catalogue import FINDINGS
 from cors_addon.engines import get_engine
 from cors_addon.exchange import Exchange
+from cors_addon.live_wire import MAX_LIVE_FLOWS
 from cors_addon.pages import PageTracker
 from cors_addon.redact import redact_text, redact_url
 from cors_addon.sources.flows import flow_to_exchange, request_key
 
 MARKS = {"blocked": ":no_entry:", "redundant": ":repeat:", "warning": ":warning:"}
-MAX_LIVE_FLOWS = 10_000
-"""Flows between their request and response hooks, and blocked results already
-logged, that are remembered; older ones are dropped from these indexes, never from
-the analysis."""
 MAX_LIVE_PAGES = 1000
 NOT_CORS_KINDS = frozenset({"same-origin", "not-cors"})
 

@@ -27,6 +27,10 @@ import struct
 
 BEGIN, COMPLETE, CONFIGURE, SYNC, FINISH, GONE = 0, 1, 2, 3, 4, 5
 HELLO, ANNOTATION, FAILURE, SYNCED, FINISHED, FORGET = 10, 11, 12, 13, 14, 15
+MAX_LIVE_FLOWS = 10_000
+"""Flows between their request and response hooks, and blocked results already
+logged, that either end remembers; older ones are dropped from these indexes, never
+from the analysis."""
 _LENGTH = struct.Struct("<I")
 HEADER_SIZE = _LENGTH.size
 

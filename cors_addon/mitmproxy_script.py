@@ -4,6 +4,6 @@ Identical to the repository's ``cors_addon.py`` shim, but inside the package so 
 ships with ``pip install``.
 """
 
-from cors_addon.addon import CorsAddon
+from cors_addon.addon import script_globals
 
-addons = [CorsAddon()]
+globals().update(script_globals())

@@ -258,6 +258,43 @@ def test_summary_command_over_flows():
         assert "PreflightMissingAllowOriginHeader" in text and "Totals:" in text
 
 
+@pytest.mark.parametrize("script", ["cors_addon.py", "cors_addon/mitmproxy_script.py"])
+def test_the_script_module_is_the_addon(script):
+    """Both scripts load as modules whose own names are the addon's hooks and commands
+    (no ``addons`` list for mitmproxy to walk into on every event), and nothing the
+    addon has as a hook is left out."""
+    import mitmproxy.addonmanager
+    import mitmproxy.proxy.layers.http  # noqa: F401  (registers the HTTP hooks)
+    from mitmproxy.addons import script as script_addon
+    from mitmproxy.hooks import all_hooks
+
+    from cors_addon.addon import SCRIPT_HOOKS
+
+    assert {name for name in all_hooks if hasattr(CorsAddon, name)} == set(SCRIPT_HOOKS)
+    assert mitmproxy.addonmanager.LoadHook.name in SCRIPT_HOOKS
+    with taddons.context() as tctx:
+        module = script_addon.load_script(str(ROOT / script))
+        tctx.master.addons.add(module)
+        assert tctx.master.addons.get("cors") is module and not hasattr(module, "addons")
+        assert {"cors.summary", "cors.report"} <= set(tctx.master.commands.commands)
+        tctx.configure(module, cors_helper=False)
+        flow = make_flow("OPTIONS", API + "/x", {"Origin": APP, "Access-Control-Request-Method": "PUT"}, 404, {}, 1.0)
+        for hook in ("request", "response"):
+            tctx.master.addons.invoke_addon_sync(module, all_hooks[hook](flow))
+        assert flow.marked and "PreflightMissingAllowOriginHeader" in flow.comment
+        assert module.addon.session is not None
+
+
+def test_loading_the_addon_leaves_the_analysis_unimported():
+    """The analysis loads where it runs (the helper), not at every mitmproxy start."""
+    code = ("import sys, runpy; runpy.run_path(sys.argv[1]); "
+            "print(' '.join(m for m in sys.modules if m.startswith('cors_addon')))")
+    out = subprocess.run([sys.executable, "-c", code, str(ROOT / "cors_addon.py")], capture_output=True,
+                         text=True, check=True, cwd=ROOT).stdout.split()
+    assert "cors_addon.addon" in out
+    assert not {"cors_addon.analyzer", "cors_addon.live", "cors_addon.fetch_rules"} & set(out)
+
+
 def _mitm_fixture(tmp_path, har):
     """A .mitm flow file made from a real recording with mitmproxy's own reader."""
     from mitmproxy import io

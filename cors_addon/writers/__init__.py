@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
-from cors_addon.analyzer import Report
-from cors_addon.exchange import Exchange
+if TYPE_CHECKING:  # the addon imports this module for its option choices, at every mitmproxy start
+    from cors_addon.analyzer import Report
+    from cors_addon.exchange import Exchange
 
 FORMATS = ("table", "json", "markdown", "html")
 SUFFIX_FORMATS = {".json": "json", ".md": "markdown", ".markdown": "markdown", ".txt": "table",
