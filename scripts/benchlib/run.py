@@ -206,7 +206,7 @@ def main(argv: list[str] | None = None) -> int:
         results["live_dispatch"] = d
         replayed_us = results["live"][live_sizes[-1]]["replay_s"] / live_sizes[-1] * 1e6
         rows.append((f"  per flow in mitmdump's loop (least CPU of {rounds} rounds; bare {d['bare']:.0f} us): "
-                     "any script, mitmproxy's dispatch (no-op addon)", f"{d['noop'] - d['bare']:+.1f} us", "", ""))
+                     "any script, mitmproxy's dispatch (no-op script)", f"{d['noop'] - d['bare']:+.1f} us", "", ""))
         rows.append((f"  the addon's own cost in the proxy's process, over the no-op "
                      f"({(d['cors_addon'] - d['noop']) / replayed_us:.1%} of a replayed flow's {replayed_us:.0f} us)",
                      f"{d['cors_addon'] - d['noop']:+.1f} us", "", ""))
