@@ -501,7 +501,10 @@ class CorsAddon:
 
 SCRIPT_HOOKS = ("load", "configure", "request", "response", "error", "done")
 """Every mitmproxy hook :class:`CorsAddon` has (a test holds the two together)."""
-SCRIPT_COMMANDS = ("summary", "report")
+SCRIPT_COMMANDS = tuple(name for name, value in vars(CorsAddon).items()
+                        if isinstance(getattr(value, "command_name", None), str))
+"""The methods that are mitmproxy commands, found as mitmproxy's command collection
+finds them (so a new command cannot be left out of the script)."""
 
 
 def script_globals() -> dict:
