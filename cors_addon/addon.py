@@ -5,26 +5,25 @@ soon as its answer arrives, a failing response when it completes) in the browser
 words, and marked and commented for mitmweb. Pairing happens at the ``request`` hook,
 when every preflight has completed; judging at ``response``/``error``.
 
-The analysis runs in a helper process (:mod:`cors_addon.live_worker`) unless
-``cors_helper`` is off: the proxy only copies each flow's raw fields into a batch (a
-few microseconds), so the addon adds almost nothing to the time a flow spends in the
-proxy, and verdicts come back within milliseconds. Where the helper cannot run (a
-standalone mitmproxy binary) or stops, the same :class:`~cors_addon.live.LiveSession`
-runs in this process instead.
+The hooks hand each flow to a backend (:mod:`cors_addon.live_backend`): a helper
+process unless ``cors_helper`` is off, so the proxy only copies each flow's raw fields
+(a few microseconds) and verdicts come back within milliseconds; or mitmproxy's own
+process, where the helper cannot run or has failed. The failure policy is written
+there. The door puts verdicts on flows, logs, and writes what only the proxy can (the
+annotated HAR of the flows it kept).
 
 Only the standard library and mitmproxy are imported here, so the addon loads into a
-mitmproxy that has nothing else installed. An exception inside the analysis of one
-flow is logged once with its URL and never reaches the proxy.
+mitmproxy that has nothing else installed.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-import pickle
+import traceback
 import weakref
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 from mitmproxy import command, ctx, exceptions, flow, http, types
 from mitmproxy.hooks import UpdateHook
@@ -32,8 +31,10 @@ from mitmproxy.log import ALERT
 
 from cors_addon import live_wire as wire
 from cors_addon.engines import ENGINES, get_engine
-from cors_addon.live_helper import HelperGone, HelperProcess
+from cors_addon.live_backend import Backend, HelperBackend, InProcessBackend, new_worker
+from cors_addon.live_helper import HelperGone
 from cors_addon.live_wire import MAX_LIVE_FLOWS
+from cors_addon.terminal import MAX_URL_CHARS, printable
 from cors_addon.writers import FORMATS, format_for_path
 
 if TYPE_CHECKING:
@@ -41,13 +42,24 @@ if TYPE_CHECKING:
     # helper is gone): loading it took mitmproxy's start a twentieth of a second.
     from cors_addon.analyzer import Report
     from cors_addon.exchange import Exchange
-    from cors_addon.live import Annotation, LiveSession
+    from cors_addon.live import Annotation
 
 logger = logging.getLogger(__name__)
 
-FLUSH_DELAY = 0.005
-"""Seconds a batch may wait for more flows before it goes to the helper."""
-FINISH_TIMEOUT = 600.0
+
+def _printable_lines(text: str) -> str:
+    """Text for the console, each line escaped (:func:`~cors_addon.terminal.printable`)."""
+    return "\n".join(printable(line) for line in text.split("\n"))
+
+
+class Settings(NamedTuple):
+    """The options a session depends on: a change starts a fresh one."""
+
+    browser: str = "chromium"
+    keep_flows: bool = False
+    keep_exchanges: bool = False
+    show_secrets: bool = False
+    helper: bool = True
 
 
 class _FlowRef(weakref.ref):
@@ -56,14 +68,43 @@ class _FlowRef(weakref.ref):
     __slots__ = ("flow_id",)
 
 
+class _NotStarted:
+    """The backend until the first flow: the session's options are final by then."""
+
+    events: list[str] = []
+
+    def __init__(self, addon: CorsAddon) -> None:
+        self.addon = addon
+
+    def begin(self, f) -> None:
+        self.addon.start().begin(f)
+
+    def complete(self, f) -> None:
+        self.addon.start().complete(f)
+
+    def gone(self, flow_id: str) -> None:
+        pass
+
+    def sync(self) -> None:
+        pass
+
+    def finish(self, report_path: str, fmt: str, want_report: bool):
+        return InProcessBackend(new_worker(self.addon.settings), self.addon).finish(report_path, fmt, want_report)
+
+    def close(self) -> None:
+        pass
+
+
 class CorsAddon:
     name = "cors"
 
     def __init__(self) -> None:
-        self.session: LiveSession | None = None
-        """The analysis, when it runs in this process."""
-        self.helper: HelperProcess | None = None
-        self._settings: tuple | None = None
+        self.settings = Settings()
+        self.backend: Backend = _NotStarted(self)
+        self.current: http.HTTPFlow | None = None
+        """The flow analysed in this process right now (its hook shows the verdict)."""
+        self._configured = False
+        self._helper_failed = False
         self._on_death = self._died  # one bound method, not one per flow
         self._live: dict[str, _FlowRef] = {}
         """Flows whose verdict may still arrive or change, by id. Held weakly, and
@@ -72,16 +113,9 @@ class CorsAddon:
         their verdicts arrived made each outlive two garbage collections; keeping
         their references that long made the full collections three times as
         frequent (measured over 30k replayed flows: 3 against 1)."""
-        self._inflight: dict[str, tuple] = {}
-        """What was sent to the helper of each request between its two hooks."""
         self._kept: list[http.HTTPFlow] = []
         self._keep = False
         self._failed_once = False
-        self._helper_failed = False
-        self._current: http.HTTPFlow | None = None
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._flush_scheduled = False
-        self._finished: tuple | None = None
 
     # -- options -----------------------------------------------------------------
 
@@ -130,18 +164,20 @@ class CorsAddon:
         self._keep = bool(ctx.options.cors_annotate)
         path = ctx.options.cors_report
         html = bool(path) and format_for_path(path, ctx.options.cors_format) == "html"
-        settings = (ctx.options.cors_browser, bool(ctx.options.cors_report or ctx.options.cors_annotate), html,
-                    ctx.options.cors_show_secrets, ctx.options.cors_helper)
-        if settings != self._settings:
+        settings = Settings(ctx.options.cors_browser, bool(ctx.options.cors_report or ctx.options.cors_annotate),
+                            html, ctx.options.cors_show_secrets, ctx.options.cors_helper)
+        if settings != self.settings or not self._configured:
             # A new engine or a new report: a fresh session (a report covers what
             # was seen since its options were set).
-            self._settings = settings
-            self._stop_helper()
-            self.session = None
+            if self._configured and not isinstance(self.backend, _NotStarted):
+                logger.info("CORS: options changed; the analysis starts afresh (the report covers what follows)")
+            self._configured = True
+            self.settings = settings
+            self.switch(_NotStarted(self))
 
     @property
     def browser(self) -> str:
-        return self._settings[0] if self._settings else "chromium"
+        return self.settings.browser
 
     # -- hooks -------------------------------------------------------------------
 
@@ -150,8 +186,7 @@ class CorsAddon:
     # scripts/bench), and everything else happens in the helper.
 
     def request(self, f: http.HTTPFlow) -> None:
-        if self.helper is None or not self._to_helper(f, self._begin_event):
-            self._in_process(f, True)
+        self.backend.begin(f)
 
     def response(self, f: http.HTTPFlow) -> None:
         self._complete(f)
@@ -167,217 +202,93 @@ class CorsAddon:
         ref.flow_id = f.id
         if len(live) > MAX_LIVE_FLOWS:
             del live[next(iter(live))]
-        if self.helper is None or not self._to_helper(f, self._complete_event):
-            self._in_process(f, False)
+        self.backend.complete(f)
 
     def _died(self, ref: _FlowRef) -> None:
         """A flow's last reference went (at once in mitmdump, when the view lets go in
-        mitmweb): it leaves the index, and the helper hears of it with its next batch
-        and sends back nothing but the BLOCKED lines for it (most of the verdicts the
-        proxy unpacked and dropped, before)."""
+        mitmweb): it leaves the index, and the backend may forget its verdict but for
+        the BLOCKED line."""
         flow_id = ref.flow_id
         if self._live.get(flow_id) is ref:
             del self._live[flow_id]
-            if self.helper is not None:
-                self.helper.gone.append(flow_id)
+            self.backend.gone(flow_id)
 
-    def _to_helper(self, f: http.HTTPFlow, event) -> bool:
-        """Queue the flow's event for the helper; False when the helper is gone and the
-        event was not analysed (the caller then analyses the flow here)."""
-        try:
-            self.helper.send(event(f))  # type: ignore[union-attr]
-            if not self._flush_scheduled:
-                self._schedule_flush()
-        except HelperGone as exc:
-            return self._helper_gone(exc)
-        except Exception:
-            self._failed(f.request.pretty_url, None)
-        return True
+    # -- backends ------------------------------------------------------------------
 
-    def _begin_event(self, f: http.HTTPFlow) -> tuple:
-        fields = wire.request_fields(f)
-        inflight = self._inflight
-        inflight[f.id] = fields
-        if len(inflight) > MAX_LIVE_FLOWS:
-            del inflight[next(iter(inflight))]
-        return (wire.BEGIN, f.id, fields)
-
-    def _complete_event(self, f: http.HTTPFlow) -> tuple:
-        return wire.complete_event(f, self._inflight.pop(f.id, None))
-
-    def _in_process(self, f: http.HTTPFlow, begin: bool) -> None:
-        """Never raise into mitmproxy: one failing flow is logged once, the proxy and
-        the rest of the analysis go on."""
-        self._current = f
-        try:
-            if self.session is None and self.helper is None:
-                self._start()
-                if self.helper is not None and self._to_helper(f, self._begin_event if begin else self._complete_event):
-                    return  # started: the flow went there
-            session = self.session
-            assert session is not None
-            session.begin(f) if begin else session.complete(f)
-        except Exception:
-            self._failed(f.request.pretty_url, None)
-        finally:
-            self._current = None
-
-    def _failed(self, url: str, trace: str | None) -> None:
-        if not self._failed_once:
-            self._failed_once = True
-            if trace:
-                logger.error(f"CORS analysis failed for {url}; continuing\n{trace.rstrip()}")
-            else:
-                logger.exception(f"CORS analysis failed for {url}; continuing")
-        else:
-            logger.warning(f"CORS analysis failed for {url}")
-
-    # -- where the analysis runs -----------------------------------------------------
-
-    def _start(self, *, helper: bool = True) -> None:
-        browser, keep_flows, html, show_secrets, use_helper = self._settings or (
-            "chromium", False, False, False, True)
-        if helper and use_helper and not self._helper_failed:
+    def start(self) -> Backend:
+        """The backend for the session the options ask for."""
+        settings = self.settings
+        if settings.helper and not self._helper_failed:
             try:
-                self.helper = HelperProcess(self._on_helper_messages)
-                self.helper.send((wire.CONFIGURE, browser, keep_flows, html, show_secrets))
-                loop = self._event_loop()
-                if loop is not None:
-                    loop.add_reader(self.helper.out_fd, self._drain)
-                return
+                backend: Backend = HelperBackend(settings, self, self._event_loop())
             except HelperGone as exc:
-                self._helper_gone(exc)
-                return
-        from cors_addon.live import LiveSession
+                self._helper_failed = True
+                logger.info(f"CORS helper process unavailable: {exc}; analysing in mitmproxy's process")
+                backend = InProcessBackend(new_worker(settings), self)
+        else:
+            backend = InProcessBackend(new_worker(settings), self)
+        self.backend = backend
+        return backend
 
-        self.session = LiveSession(browser, keep_flows=keep_flows, keep_exchanges=html, show_secrets=show_secrets,
-                                   on_annotation=self._apply)
+    def switch(self, backend: Backend) -> None:
+        """The analysis goes on in ``backend`` (a fresh session, or the helper's taken
+        back into this process)."""
+        old, self.backend = self.backend, backend
+        if isinstance(backend, InProcessBackend) and isinstance(old, HelperBackend):
+            self._helper_failed = True
+        elif old is not backend:
+            old.close()
 
-    def _event_loop(self) -> asyncio.AbstractEventLoop | None:
+    @staticmethod
+    def _event_loop() -> asyncio.AbstractEventLoop | None:
         """mitmproxy's event loop, when the hooks are called from it (not in unit
         tests driving the hooks directly)."""
-        if self._loop is None:
-            try:
-                self._loop = asyncio.get_running_loop()
-            except RuntimeError:
-                return None
-        return self._loop
-
-    def _helper_gone(self, exc: HelperGone) -> bool:
-        """Analyse here from now on; say so once. True when the helper never started
-        and everything sent to it was analysed here instead (the event just sent too)."""
-        helper = self.helper
-        self._helper_failed = True
-        if helper is not None and helper.unconfirmed is not None:
-            logger.info(f"CORS helper process did not start: {exc}; analysing in mitmproxy's process")
-            backlog = helper.unanswered()
-            self._stop_helper()
-            self._analyse_here(backlog)
-            return True
-        if helper is not None:
-            logger.warning(f"CORS helper process stopped: {exc}; analysing in mitmproxy's process from now on "
-                           "(flows before this are not in the report)")
-        else:
-            logger.info(f"CORS helper process unavailable: {exc}; analysing in mitmproxy's process")
-        self._stop_helper()
-        self._start()
-        return False
-
-    def _analyse_here(self, backlog: list[bytes]) -> None:
-        """What was sent to a helper that never started, through the helper's own code
-        in this process; its session goes on with the flows to come."""
-        from cors_addon.live_worker import Worker
-
-        worker = Worker()
-        for data in backlog:
-            message = wire.decode(data)
-            if message[0] in (wire.CONFIGURE, wire.BEGIN, wire.COMPLETE):  # not a sync or finish nobody awaits now
-                worker.handle(message)
-        if worker.session is None:
-            self._start()
-        else:
-            self.session = worker.session
-            self.session.on_annotation = self._apply
-        self._on_helper_messages(worker.replies())
-
-    def _stop_helper(self) -> None:
-        helper, self.helper = self.helper, None
-        self._inflight.clear()
-        if helper is None:
-            return
-        if self._loop is not None:
-            try:
-                self._loop.remove_reader(helper.out_fd)
-            except (ValueError, OSError):
-                pass
-        helper.close()
-
-    def _schedule_flush(self) -> None:
-        """Send the batch soon (within ``FLUSH_DELAY``), or now when there is no event
-        loop to do it later."""
-        if self._flush_scheduled or self.helper is None or not self.helper.pending:
-            return
-        loop = self._event_loop()
-        if loop is None:
-            self.helper.flush()
-            return
-        self._flush_scheduled = True
-        loop.call_later(FLUSH_DELAY, self._flush)
-
-    def _flush(self) -> None:
-        self._flush_scheduled = False
         try:
-            if self.helper is not None:
-                self.helper.flush()
-        except HelperGone as exc:
-            self._helper_gone(exc)
+            return asyncio.get_running_loop()
+        except RuntimeError:
+            return None
 
-    def _drain(self) -> None:
-        try:
-            if self.helper is not None:
-                self.helper.drain()
-                if self.helper.closed:
-                    raise HelperGone("it exited")
-        except HelperGone as exc:
-            self._helper_gone(exc)
-
-    def sync(self, timeout: float = 60.0) -> None:
+    def sync(self) -> None:
         """Wait until every flow seen so far has been analysed and its verdict applied
         (tests, and anyone reading flows right after a replay)."""
-        if self.helper is not None:
-            try:
-                self.helper.send((wire.SYNC, 0))
-                self.helper.wait_for(wire.SYNCED, timeout)
-            except HelperGone as exc:
-                self._helper_gone(exc)
+        self.backend.sync()
 
-    def _on_helper_messages(self, messages: list[tuple]) -> None:
-        """Replies from the helper, in order; the flows they mark are refreshed in
+    # -- verdicts --------------------------------------------------------------------
+
+    def failed(self, url: str, trace: str | None) -> None:
+        """One flow's analysis raised: logged with its URL, the traceback only the first
+        time (an exception's message may quote the traffic, so it is escaped too)."""
+        url = printable(url, MAX_URL_CHARS)
+        if self._failed_once:
+            logger.warning(f"CORS analysis failed for {url}")
+            return
+        self._failed_once = True
+        trace = trace or traceback.format_exc()
+        logger.error(f"CORS analysis failed for {url}; continuing\n{_printable_lines(trace.rstrip())}")
+
+    def replies(self, messages: list) -> None:
+        """Verdicts from the helper, in order; the flows they mark are refreshed in
         one ``update`` event."""
         marked: list[http.HTTPFlow] = []
         for message in messages:
             try:
-                kind = message[0]
-                if kind == wire.ANNOTATION:
-                    f = self._put(*message[1:], False)
+                kind = type(message)
+                if kind is wire.Verdict:
+                    f = self._put(*message[:6], update=False)
                     if f is not None:
                         marked.append(f)
-                elif kind == wire.FORGET:
+                elif kind is wire.Forget:
                     pop = self._live.pop
-                    for flow_id in message[1]:
+                    for flow_id in message.flow_ids:
                         pop(flow_id, None)
-                elif kind == wire.FAILURE:
-                    self._failed(message[1], message[2])
-                elif kind == wire.FINISHED:
-                    self._finished = message[1:]
-            except Exception:  # never into the helper's I/O, which may be mid-write
+                elif kind is wire.Failure:
+                    self.failed(message.url, message.trace)
+            except Exception:  # never into the helper's I/O, which may be mid-read
                 logger.exception("CORS verdict could not be applied")
         if marked:
             ctx.master.addons.trigger(UpdateHook(marked))
 
-    # -- verdicts --------------------------------------------------------------------
-
-    def _apply(self, note: Annotation) -> None:
+    def annotation(self, note: Annotation) -> None:
         self._put(*note.as_tuple())
 
     def _put(self, flow_id: str, metadata: dict | bytes | None, marked: str, comment: str, log_line: str | None,
@@ -396,11 +307,11 @@ class CorsAddon:
         f = ref()
         if f is None or metadata is None:
             return None
-        f.metadata["cors"] = wire.decode(metadata) if type(metadata) is bytes else metadata
+        f.metadata["cors"] = wire.unpack(metadata) if type(metadata) is bytes else metadata
         if not marked:
             return None
         f.marked, f.comment = marked, comment
-        if f is self._current:
+        if f is self.current:
             return None
         if update:
             ctx.master.addons.trigger(UpdateHook([f]))
@@ -410,54 +321,33 @@ class CorsAddon:
 
     def done(self) -> None:
         try:
-            if self.helper is not None:
-                try:
-                    self._finish_in_helper()
-                    return
-                except HelperGone as exc:
-                    self._helper_gone(exc)
-            if self.session is None:
-                self._start(helper=False)  # no flow was seen: nothing for a helper to do
-            assert self.session is not None
-            report = self.session.finish()
-            if ctx.options.cors_report:
-                from cors_addon.live import write_report
-
-                logger.log(ALERT, write_report(ctx.options.cors_report, ctx.options.cors_format, report,
-                                               self.session.exchanges, show_secrets=ctx.options.cors_show_secrets))
-            self._write_annotated(report)
-            self._log_summary(report.summary)
+            outcome = self.backend.finish(ctx.options.cors_report, ctx.options.cors_format, self._keep)
         except Exception:
             logger.exception("CORS report could not be written")
-
-    def _finish_in_helper(self) -> None:
-        assert self.helper is not None
-        self._finished = None
-        self.helper.send((wire.FINISH, ctx.options.cors_report, ctx.options.cors_format, self._keep))
-        self.helper.wait_for(wire.FINISHED, FINISH_TIMEOUT)
-        assert self._finished is not None
-        summary, messages, blob = self._finished
-        self._stop_helper()
-        for line in messages:
+            return
+        self.backend.close()
+        for line in outcome.log_lines:
             logger.log(ALERT, line)
-        if blob is not None:
-            self._write_annotated(pickle.loads(blob))
-        self._log_summary(summary)
+        try:
+            self._write_annotated(outcome.report)
+        except Exception:
+            logger.exception("CORS-annotated HAR could not be written")
+        self._log_summary(outcome.summary, self.backend.events)
 
-    def _write_annotated(self, report: Report) -> None:
-        if ctx.options.cors_annotate:
+    def _write_annotated(self, report: Report | None) -> None:
+        if ctx.options.cors_annotate and report is not None:
             from cors_addon.writers.har_annotate import flows_to_har, write_har
 
             write_har(ctx.options.cors_annotate, flows_to_har(self._kept, report))
             logger.log(ALERT, f"CORS-annotated HAR written to {ctx.options.cors_annotate}")
 
     @staticmethod
-    def _log_summary(s: dict) -> None:
-        logger.log(
-            ALERT,
-            f"CORS: {s['preflights']} preflights ({s['redundant_preflights']} redundant), "
-            f"{s['blocked']} blocked, {s['avoidable_time_ms']:.0f} ms avoidable over {s['pages']} pages",
-        )
+    def _log_summary(s: dict, events: list[str]) -> None:
+        line = (f"CORS: {s['preflights']} preflights ({s['redundant_preflights']} redundant), "
+                f"{s['blocked']} blocked, {s['avoidable_time_ms']:.0f} ms avoidable over {s['pages']} pages")
+        if events:
+            line += " (" + "; ".join(events) + ")"
+        logger.log(ALERT, line)
 
     # -- commands ----------------------------------------------------------------
 
@@ -466,8 +356,8 @@ class CorsAddon:
         """The CORS audit of the given flows, as the terminal report."""
         from cors_addon.writers import render
 
-        return render([("selected flows", self._report_for(flows))], ctx.options.cors_format,
-                      show_secrets=ctx.options.cors_show_secrets)
+        return _printable_lines(render([("selected flows", self._report_for(flows))], ctx.options.cors_format,
+                                       show_secrets=ctx.options.cors_show_secrets))
 
     @command.command("cors.report")
     def report(self, flows: Sequence[flow.Flow], path: types.Path) -> None:

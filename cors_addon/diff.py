@@ -174,17 +174,18 @@ def headline(doc: dict, quote=str) -> list[str]:
 
 
 def render_table(doc: dict) -> str:
-    from cors_addon.writers.table import _table, short
+    from cors_addon.terminal import MAX_HEADER_LIST_CHARS, printable
+    from cors_addon.writers.table import _table
 
     out = [f"cors-audit diff: {doc['before']} → {doc['after']}  (engine: {doc['engine']})", ""]
-    rows = [[tail(p["url"], 50) + (f" #{p['occurrence'] + 1}" if p["occurrence"] else "")]
+    rows = [[printable(tail(p["url"], 50)) + (f" #{p['occurrence'] + 1}" if p["occurrence"] else "")]
             + [_page_cell(p, k) for k in PAGE_METRICS] for p in doc["pages"]]
     out.append(_table(rows, ["page"] + [LABELS[k] for k in PAGE_METRICS]))
     if doc["findings"]:
         out += ["", "Findings that changed:"]
-        out.append(_table([[f["severity"], f["id"], short(f["scope"], 40), _arrow(f, "count")] for f in doc["findings"]],
+        out.append(_table([[f["severity"], f["id"], printable(f["scope"], 40), _arrow(f, "count")] for f in doc["findings"]],
                           ["severity", "finding", "api origin", "flows"]))
-    out += [""] + headline(doc)
+    out += [""] + headline(doc, lambda value: printable(value, MAX_HEADER_LIST_CHARS))
     return "\n".join(out) + "\n"
 
 

@@ -27,6 +27,8 @@ from cors_addon.live_wire import MAX_LIVE_FLOWS
 from cors_addon.pages import PageTracker
 from cors_addon.redact import redact_text, redact_url
 from cors_addon.sources.flows import flow_to_exchange, request_key
+from cors_addon.terminal import (MAX_HEADER_LIST_CHARS, MAX_MESSAGE_CHARS, MAX_METHOD_CHARS, MAX_ORIGIN_CHARS,
+                                 MAX_URL_CHARS, printable)
 
 MARKS = {"blocked": ":no_entry:", "redundant": ":repeat:", "warning": ":warning:"}
 MAX_LIVE_PAGES = 1000
@@ -117,13 +119,14 @@ class LiveSession:
             return
         note = Annotation(result.id, result.as_dict(), final=final)
         if result.verdict == "blocked":
+            message = printable(self._safe(result.message), MAX_MESSAGE_CHARS)
             note.marked = MARKS["blocked"]
-            note.comment = f"CORS blocked: {result.cors_error or 'network error'} — {self._safe(result.message)}"
+            note.comment = f"CORS blocked: {result.cors_error or 'network error'} — {message}"
             if result.id not in self._logged:
                 self._logged.add(result.id)
                 if len(self._logged) > MAX_LIVE_FLOWS:
                     self._logged.clear()
-                note.log_line = self._blocked_line(result)
+                note.log_line = self._blocked_line(result, message)
         elif result.redundant:
             note.marked = MARKS["redundant"]
             note.comment = f"Redundant preflight ({result.cause}): {FINDINGS['redundant-' + result.cause].title}"
@@ -136,11 +139,13 @@ class LiveSession:
         text = text or ""
         return text if self.show_secrets else redact_text(text)
 
-    def _blocked_line(self, result: FlowResult) -> str:
-        method = result.requested["method"] if result.requested else result.method
+    def _blocked_line(self, result: FlowResult, message: str) -> str:
+        """``message``: the flow's message as its comment shows it (redacted, printable)."""
+        method = printable(result.requested["method"] if result.requested else result.method, MAX_METHOD_CHARS)
         reason = result.cors_error or "network error"
-        url = result.url if self.show_secrets else redact_url(result.url)
-        line = f"BLOCKED {method} {url} from {result.origin}: {reason} — {self._safe(result.message)}"
+        url = printable(result.url if self.show_secrets else redact_url(result.url), MAX_URL_CHARS)
+        origin = printable(result.origin, MAX_ORIGIN_CHARS)
+        line = f"BLOCKED {method} {url} from {origin}: {reason} — {message}"
         fix = fix_line(result)
         if fix:
             line += f" Fix: {fix}"
@@ -150,6 +155,8 @@ class LiveSession:
 
 
 def fix_line(result: FlowResult) -> str | None:
+    """The fix's header line for a BLOCKED line: the values it quotes from traffic
+    are made printable, as everything else on that line."""
     from cors_addon.catalogue import render_fix
 
     if not result.cors_error or result.cors_error not in FINDINGS:
@@ -159,8 +166,10 @@ def fix_line(result: FlowResult) -> str | None:
         methods.add(result.requested["method"])
         headers.update(result.requested["headers"])
     return render_fix(result.cors_error, {
-        "origin": result.origin or "", "methods": ", ".join(sorted(methods)) or result.method,
-        "headers": ", ".join(sorted(headers)) or "Content-Type", "max_age": "7200",
+        "origin": printable(result.origin or "", MAX_ORIGIN_CHARS),
+        "methods": printable(", ".join(sorted(methods)) or result.method, MAX_HEADER_LIST_CHARS),
+        "headers": printable(", ".join(sorted(headers)) or "Content-Type", MAX_HEADER_LIST_CHARS),
+        "max_age": "7200",
     })["header"]
 
 

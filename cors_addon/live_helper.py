@@ -1,25 +1,32 @@
-"""The proxy's side of the helper process (:mod:`cors_addon.live_worker`).
+"""The proxy's side of the helper process (:mod:`cors_addon.live_worker`): the pipes.
 
-Messages are batched (one write per ``BATCH`` messages, or when the door flushes on a
-timer or a sync), and replies are read whenever they are there: when a write finds
-the pipe full, from the event loop when mitmproxy runs one, and while waiting for a
-reply. Both pipes are non-blocking and a blocked write drains replies, so neither side
-can stall the other with a full pipe. Anything wrong with the helper (it did not start, it exited,
-a pipe broke) raises :class:`HelperGone`; the addon then analyses in its own process.
+Messages are batched (one frame per ``BATCH`` messages, or when the backend flushes
+on a timer), and both pipes are non-blocking. What the pipe does not take at once
+waits in ``_out``, and mitmproxy's event loop writes it when the helper reads again:
+the request path never waits for the helper. Replies are read whenever they are
+there.
 
-Nobody waits for the helper to start (a tenth of a second or more, which the first
-flow through the proxy would otherwise wait): messages go to it from the first, and
-until it says hello every message is also kept in ``unconfirmed``, so that if it never
-starts the addon can analyse them itself and nothing is lost.
+Every frame sent stays in the journal until the helper says it has saved a
+checkpoint covering it (:class:`~cors_addon.live_wire.Checkpoint`). Whatever then
+happens to the helper, :meth:`HelperProcess.recover` rebuilds its analysis in this
+process from that checkpoint and the journal: nothing it was sent is lost.
+
+Anything wrong with the helper raises :class:`HelperGone`: it did not start, it
+exited or was killed, a pipe broke, or it stalled (the journal passed its bound, or
+the helper neither read nor ran for ``STALL_SECONDS`` while data waited for it).
 """
 
 from __future__ import annotations
 
 import os
 import select
+import shutil
+import signal
 import subprocess
 import sys
+import tempfile
 import time
+from collections import deque
 from collections.abc import Callable
 
 import cors_addon
@@ -27,17 +34,24 @@ from cors_addon import live_wire as wire
 
 BATCH = 256
 START_TIMEOUT = 20.0
+STALL_SECONDS = 3.0
+"""How long the helper may neither read what waits for it nor use any CPU time before
+it counts as stalled (a stopped or frozen process)."""
+JOURNAL_LIMIT = 64 << 20
+"""Bytes sent since the helper's last checkpoint past which it counts as stalled
+(or four times its last checkpoint, if larger): the proxy's memory for a helper that
+does not keep up is bounded."""
+PIPE_SIZE = 1 << 20
 
 
 def worker_command() -> list[str]:
-    return [sys.executable, "-m", "cors_addon.live_worker"]
+    """``-P``: the helper imports the package the addon was loaded from (first on its
+    ``PYTHONPATH``), not a ``cors_addon`` in mitmproxy's working directory."""
+    return [sys.executable, "-P", "-m", "cors_addon.live_worker"]
 
 
 class HelperGone(Exception):
     pass
-
-
-PIPE_SIZE = 1 << 20
 
 
 def _widen(fd: int) -> None:
@@ -51,94 +65,145 @@ def _widen(fd: int) -> None:
         pass
 
 
+def _cpu_ticks(pid: int) -> int | None:
+    """The process's user and system CPU time so far (Linux), in clock ticks."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as fh:
+            fields = fh.read().rsplit(b")", 1)[1].split()
+        return int(fields[11]) + int(fields[12])
+    except (OSError, IndexError, ValueError):
+        return None
+
+
 class HelperProcess:
-    def __init__(self, on_messages: Callable[[list[tuple]], None]) -> None:
+    def __init__(self, on_messages: Callable[[list], None], on_gone: Callable[[HelperGone], None],
+                 loop=None) -> None:
+        """``on_messages`` takes the replies as they come; ``on_gone`` hears when the
+        event loop finds the helper gone. ``loop``: mitmproxy's event loop, which
+        writes what the pipe did not take and reads replies; without one (tests
+        driving the hooks), writes wait."""
         self.on_messages = on_messages
+        self.on_gone = on_gone
+        self.loop = loop
         if getattr(sys, "frozen", False):
             raise HelperGone("this mitmproxy is a standalone binary, which cannot run Python modules")
+        self.directory = tempfile.mkdtemp(prefix="cors-addon-")
         root = os.path.dirname(os.path.dirname(os.path.abspath(cors_addon.__file__)))
         env = dict(os.environ)
         env["PYTHONPATH"] = root + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
+        self._stderr_path = os.path.join(self.directory, "stderr.txt")
         try:
-            self.proc = subprocess.Popen(
-                worker_command(), stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                env=env, bufsize=0, close_fds=True)
+            with open(self._stderr_path, "wb") as stderr:
+                # A session of its own: a terminal's Ctrl-C reaches the proxy, which
+                # then asks the helper for the report, and not the helper itself.
+                self.proc = subprocess.Popen(
+                    [*worker_command(), self.directory], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                    stderr=stderr, env=env, bufsize=0, close_fds=True, start_new_session=True)
         except OSError as exc:
+            shutil.rmtree(self.directory, ignore_errors=True)
             raise HelperGone(f"could not start {' '.join(worker_command())} ({exc})") from None
         assert self.proc.stdin is not None and self.proc.stdout is not None
         self.in_fd, self.out_fd = self.proc.stdin.fileno(), self.proc.stdout.fileno()
-        os.set_blocking(self.in_fd, False)
-        os.set_blocking(self.out_fd, False)
         for fd in (self.in_fd, self.out_fd):
+            os.set_blocking(fd, False)
             _widen(fd)
-        self._buffer = bytearray()
-        self._batch: list[bytes] = []
-        self.closed = False
         self.pid = self.proc.pid
+        self.closed = False
+        self.started = False
+        """It said hello."""
         self.gone: list[str] = []
         """Flows the proxy dropped since the last batch, told to the helper with the next."""
-        self.unconfirmed: list[bytes] | None = []
-        """Every message sent before the helper said hello (None once it has)."""
-        self._started = time.monotonic()
-
-    def unanswered(self) -> list[bytes]:
-        """The messages a helper that never started left unread: all of them."""
-        return (self.unconfirmed or []) + self._batch
-
-    def _patience(self, timeout: float) -> float:
-        """How long to wait for the helper: no longer than its start may still take."""
-        if self.unconfirmed is None:
-            return timeout
-        return min(timeout, max(0.0, START_TIMEOUT - (time.monotonic() - self._started)) + 0.01)
-
-    def _check_started(self) -> None:
-        if self.unconfirmed is not None and time.monotonic() - self._started > START_TIMEOUT:
-            raise HelperGone(f"it did not start in {START_TIMEOUT:.0f} s")
+        self._buffer = bytearray()
+        self._batch: list[bytes] = []
+        self._out: deque[memoryview] = deque()
+        """Frames, or what is left of them, that the pipe has not taken yet."""
+        self._writing = False
+        self.journal: deque[bytes] = deque()
+        """Every frame since the helper's last checkpoint, in order."""
+        self.journal_start = 0
+        """The number of the journal's first frame."""
+        self.journal_bytes = 0
+        self._journal_limit = JOURNAL_LIMIT
+        self._started_at = self._progress_at = time.monotonic()
+        self._ticks = _cpu_ticks(self.pid)
+        if loop is not None:
+            loop.add_reader(self.out_fd, self._read_soon)
 
     @property
     def pending(self) -> bool:
         return bool(self._batch)
 
-    def send(self, message: tuple) -> None:
+    def send(self, message) -> None:
         """Queue a message (ValueError, and nothing queued, when marshal cannot write it)."""
         self._batch.append(wire.encode(message))
         if len(self._batch) >= BATCH:
             self.flush()
 
     def flush(self) -> None:
-        if not self._batch:
-            return
-        if self.gone:
-            self._batch.append(wire.encode((wire.GONE, self.gone)))
-            self.gone = []
-        batch, self._batch = self._batch, []
-        if self.unconfirmed is not None:
-            self.unconfirmed += batch
-        data = wire.frame(batch)
-        self.drain()  # the replies so far: one read, and their verdicts reach the flows sooner
-        self._check_started()
-        view = memoryview(data)
-        while view:
+        """Frame the batch, journal it and write what the pipe takes."""
+        if self._batch:
+            if self.gone:
+                self._batch.append(wire.encode(wire.Gone(self.gone)))
+                self.gone = []
+            data = wire.frame(self._batch)
+            self._batch = []
+            self.journal.append(data)
+            self.journal_bytes += len(data)
+            self._out.append(memoryview(data))
+        self._write()
+        if self.journal_bytes > self._journal_limit:
+            raise HelperGone(f"it fell {self.journal_bytes >> 20} MiB behind")
+
+    def _write(self) -> None:
+        out = self._out
+        while out:
             if self.closed:
                 raise HelperGone(self._why("it exited"))
             try:
-                view = view[os.write(self.in_fd, view):]
-                continue
+                written = os.write(self.in_fd, out[0])
             except BlockingIOError:
-                pass
+                self._read()
+                if self.loop is None:
+                    self._wait(select.POLLOUT, STALL_SECONDS)
+                    continue
+                self._check_alive()
+                if not self._writing:
+                    self._writing = True
+                    self.loop.add_writer(self.in_fd, self._write_soon)
+                return
             except OSError as exc:
                 raise HelperGone(self._why(f"its input closed ({exc.strerror or exc})")) from None
-            # The pipe is full: the helper is busy, perhaps writing replies nobody reads.
-            events = dict(self._poll(select.POLLIN | select.POLLOUT, self._patience(60.0)))
-            if not events:
-                self._check_started()
-                raise HelperGone("it stopped reading for a minute")
-            if events.get(self.out_fd):
-                self.drain()
+            self._progress_at = time.monotonic()
+            if written == len(out[0]):
+                out.popleft()
+            else:
+                out[0] = out[0][written:]
+        if self._writing:
+            self._writing = False
+            self.loop.remove_writer(self.in_fd)
 
-    def drain(self) -> list[tuple]:
-        """Read every reply already there and hand them to ``on_messages``; the replies.
-        At the end of the helper's output, ``closed`` is set."""
+    def _write_soon(self) -> None:
+        self._guarded(self._write)
+
+    def _read_soon(self) -> None:
+        self._guarded(self._read_or_end)
+
+    def _read_or_end(self) -> None:
+        self._read()
+        if self.closed:
+            raise HelperGone(self._why("it exited"))
+
+    def _guarded(self, action: Callable[[], None]) -> None:
+        """From the event loop: a helper gone is told to ``on_gone``."""
+        try:
+            action()
+        except HelperGone as exc:
+            self._stop_watching()
+            self.on_gone(exc)
+
+    def _read(self) -> list:
+        """Read every reply already there, act on the pipe's own (hello, checkpoints)
+        and hand the others to ``on_messages``; the others."""
         while True:
             try:
                 chunk = os.read(self.out_fd, 1 << 20)
@@ -147,58 +212,162 @@ class HelperProcess:
             except OSError as exc:
                 raise HelperGone(self._why(f"its output broke ({exc.strerror or exc})")) from None
             if not chunk:
-                self.closed = True
+                if not self.closed:
+                    self.closed = True
+                    self._stop_watching()
                 break
+            self._progress_at = time.monotonic()
             self._buffer += chunk
-        got = wire.frames(self._buffer)
-        if got and got[0][0] == wire.HELLO:  # the helper's first words
-            self.unconfirmed = None
-            del got[0]
+        got = []
+        for message in wire.frames(self._buffer):
+            kind = type(message)
+            if kind is wire.Checkpoint:
+                self._forget_until(message.frames, message.size)
+            elif kind is wire.Hello:
+                self.started = True
+            else:
+                got.append(message)
         if got:
             self.on_messages(got)
         return got
 
-    def wait_for(self, kind: int, timeout: float) -> tuple:
-        """Flush, then read replies until one of ``kind`` arrives."""
+    def _forget_until(self, frames: int, size: int) -> None:
+        journal = self.journal
+        while self.journal_start < frames and journal:
+            self.journal_bytes -= len(journal.popleft())
+            self.journal_start += 1
+        self._journal_limit = max(JOURNAL_LIMIT, 4 * size)
+
+    def wait_for(self, kind: type, timeout: float):
+        """Flush, then read replies until one of ``kind`` arrives; HelperGone when the
+        helper exits, stalls, or ``timeout`` passes."""
         self.flush()
         deadline = time.monotonic() + timeout
         while True:
-            for message in self.drain():
-                if message[0] == kind:
+            for message in self._read():
+                if type(message) is kind:
                     return message
             if self.closed:
                 raise HelperGone(self._why("it exited"))
-            self._check_started()
             left = deadline - time.monotonic()
             if left <= 0:
                 raise HelperGone(f"no reply in {timeout:.0f} s")
-            self._poll(select.POLLIN, self._patience(left))
+            self._wait(select.POLLOUT if self._out else 0, left)
+            if self._out:
+                self._write()
 
-    def _poll(self, mask: int, timeout: float) -> list[tuple[int, int]]:
-        """``poll`` (not ``select``: a busy proxy's descriptors may pass 1024) on the
-        helper's output, and on its input too when ``mask`` has ``POLLOUT``."""
-        poller = select.poll()
+    def _wait(self, mask: int, timeout: float) -> None:
+        """Wait, at most ``timeout`` and never more than ``STALL_SECONDS`` at a time,
+        for a reply (or for room in the pipe, with ``POLLOUT`` in ``mask``)."""
+        poller = select.poll()  # not select: a busy proxy's descriptors may pass 1024
         poller.register(self.out_fd, select.POLLIN)
         if mask & select.POLLOUT:
             poller.register(self.in_fd, select.POLLOUT)
-        return poller.poll(timeout * 1000)
+        if poller.poll(min(timeout, STALL_SECONDS) * 1000):
+            self._progress_at = time.monotonic()
+        else:
+            self._check_alive()
+
+    def _check_alive(self) -> None:
+        """HelperGone when the helper has neither read, written nor run for
+        ``STALL_SECONDS`` (CPU time, where /proc tells), or never said hello."""
+        now = time.monotonic()
+        if not self.started and now - self._started_at > START_TIMEOUT:
+            raise HelperGone(f"it did not start in {START_TIMEOUT:.0f} s")
+        if now - self._progress_at < STALL_SECONDS:
+            return
+        ticks = _cpu_ticks(self.pid)
+        if ticks is not None and ticks != self._ticks:
+            self._ticks, self._progress_at = ticks, now
+            return
+        if self.started or ticks is not None:
+            raise HelperGone(f"it stalled (no progress in {now - self._progress_at:.0f} s)")
+
+    def recover(self):
+        """End the helper and hand its analysis over: its replies still in the pipe
+        go to ``on_messages`` first; then the worker as its last checkpoint saved it
+        (a fresh one before the first), and what it has not seen, in order: the
+        journal's frames after the checkpoint, then the batch not yet sent."""
+        from cors_addon.live_worker import Worker, load_checkpoint
+
+        self._kill()
+        try:
+            self._read_rest()
+        except HelperGone:
+            pass
+        try:
+            saved = load_checkpoint(self.directory)
+            frames, worker = saved if saved is not None else (0, Worker())
+            if frames < self.journal_start:
+                raise HelperGone(f"its checkpoint covers {frames} frames, and the proxy forgot {self.journal_start}")
+            unseen: list = list(self.journal)[frames - self.journal_start:]
+            unseen += [wire.decode(data) for data in self._batch]
+        finally:
+            self._batch = []
+            self.close()
+        return worker, unseen
+
+    def _read_rest(self) -> None:
+        """What the helper wrote before it ended."""
+        os.set_blocking(self.out_fd, True)
+        while not self.closed:
+            try:
+                chunk = os.read(self.out_fd, 1 << 20)
+            except OSError:
+                break
+            if not chunk:
+                self.closed = True
+                break
+            self._buffer += chunk
+        self._read()
+
+    def _kill(self) -> None:
+        try:
+            os.killpg(self.proc.pid, signal.SIGKILL)  # it may have started processes of its own
+        except OSError:
+            self.proc.kill()
+        self.proc.wait()
+
+    def _stop_watching(self) -> None:
+        if self.loop is not None:
+            for remove, fd in ((self.loop.remove_reader, self.out_fd), (self.loop.remove_writer, self.in_fd)):
+                try:
+                    remove(fd)
+                except (ValueError, OSError):
+                    pass
+        self._writing = False
 
     def close(self) -> None:
         """End the helper: closing its input ends it once it has read everything; one
         that never said hello has nothing to finish and is killed."""
-        if self.unconfirmed is not None:
-            self.proc.kill()
+        self._stop_watching()
+        if not self.started:
+            self._kill()
         for stream in (self.proc.stdin, self.proc.stdout):
             try:
                 stream.close()  # type: ignore[union-attr]
             except OSError:
                 pass
         try:
-            self.proc.wait(10)
+            self.proc.wait(2)
         except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
+            self._kill()
+        shutil.rmtree(self.directory, ignore_errors=True)
+
+    def last_words(self) -> str:
+        """The last line the helper wrote to its standard error (why it died)."""
+        try:
+            with open(self._stderr_path, "rb") as fh:
+                fh.seek(max(0, os.fstat(fh.fileno()).st_size - 4096))
+                lines = fh.read().decode("utf-8", "replace").strip().splitlines()
+        except OSError:
+            return ""
+        return lines[-1] if lines else ""
 
     def _why(self, what: str) -> str:
         code = self.proc.poll()
-        return what + (f" (exit code {code})" if code is not None else "")
+        if code is None:
+            return what
+        cause = f"killed by signal {-code}" if code < 0 else f"exit code {code}"
+        words = self.last_words()
+        return f"{what} ({cause}{': ' + words if words else ''})"

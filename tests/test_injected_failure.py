@@ -11,18 +11,13 @@ from __future__ import annotations
 
 import json
 import pathlib
-import re
-import signal
-import subprocess
-import sys
-import threading
-import time
 import urllib.request
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 
 import pytest
 
-ROOT = pathlib.Path(__file__).resolve().parent.parent
+from tests.proxy import Mitmdump, serve
+
 APP = "http://app.test"
 
 BOOM_SCRIPT = '''
@@ -51,7 +46,7 @@ _complete = live_wire.complete_event
 def complete_event(f, *args):
     event = _complete(f, *args)
     if "boom" in f.request.path:
-        return event[:3] + (("HTTP/1.1", "not a status"),) + event[4:]
+        return event._replace(response=("HTTP/1.1", "not a status"))
     return event
 
 
@@ -86,55 +81,14 @@ class Handler(BaseHTTPRequestHandler):
 
 @pytest.fixture
 def server():
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{httpd.server_address[1]}"
-    httpd.shutdown()
-    httpd.server_close()
+    with serve(Handler) as url:
+        yield url
 
 
-class Mitmdump:
-    def __init__(self, tmp_path: pathlib.Path, *extra: str, helper: bool = False) -> None:
-        boom = tmp_path / "boom_addon.py"
-        boom.write_text(BOOM_IN_HELPER_SCRIPT if helper else BOOM_SCRIPT)
-        mitmdump = pathlib.Path(sys.executable).with_name("mitmdump")
-        self.proc = subprocess.Popen(
-            [str(mitmdump), "--listen-host", "127.0.0.1", "-p", "0", "--set", "flow_detail=0",
-             "-s", str(ROOT / "cors_addon.py"), "-s", str(boom), "--set", f"cors_helper={str(helper).lower()}",
-             *extra],
-            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=ROOT,
-        )
-        self.lines: list[str] = []
-        self._port = threading.Event()
-        self.port = 0
-        threading.Thread(target=self._read, daemon=True).start()
-        if not self._port.wait(30):
-            self.stop()
-            raise AssertionError("mitmdump did not start:\n" + "\n".join(self.lines))
-
-    def _read(self) -> None:
-        assert self.proc.stdout is not None
-        for line in self.proc.stdout:
-            self.lines.append(line.rstrip("\n"))
-            m = re.search(r"listening at .*:(\d+)", line)
-            if m and not self._port.is_set():
-                self.port = int(m.group(1))
-                self._port.set()
-
-    def opener(self):
-        return urllib.request.build_opener(urllib.request.ProxyHandler({"http": f"http://127.0.0.1:{self.port}"}))
-
-    def stop(self) -> int:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGINT)
-            try:
-                self.proc.wait(30)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        time.sleep(0.1)
-        return self.proc.returncode
+def boom_mitmdump(tmp_path: pathlib.Path, *extra: str, helper: bool) -> Mitmdump:
+    boom = tmp_path / "boom_addon.py"
+    boom.write_text(BOOM_IN_HELPER_SCRIPT if helper else BOOM_SCRIPT)
+    return Mitmdump("-s", str(boom), "--set", f"cors_helper={str(helper).lower()}", *extra)
 
 
 def fetch(opener, method, url, headers):
@@ -148,7 +102,7 @@ def test_a_failing_analysis_is_logged_once_and_the_proxy_keeps_serving(tmp_path,
     for var in ("no_proxy", "NO_PROXY", "http_proxy", "HTTP_PROXY"):
         monkeypatch.delenv(var, raising=False)
     report = tmp_path / "report.json"
-    proxy = Mitmdump(tmp_path, "--set", f"cors_report={report}", helper=helper)
+    proxy = boom_mitmdump(tmp_path, "--set", f"cors_report={report}", helper=helper)
     try:
         opener = proxy.opener()
         cors = {"Origin": APP, "Sec-Fetch-Mode": "cors"}

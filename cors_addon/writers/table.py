@@ -6,9 +6,8 @@ bare mitmproxy, so a plain fallback keeps this writer dependency-free there.
 
 from __future__ import annotations
 
-import re
-
 from cors_addon.analyzer import Report
+from cors_addon.terminal import printable
 
 try:
     from tabulate import tabulate
@@ -26,22 +25,6 @@ def _table(rows: list[list], headers: list[str]) -> str:
     return "\n".join(lines)
 
 
-_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
-
-
-def printable(text: object) -> str:
-    """Traffic shown in a terminal: control characters (an ``ESC`` from a recorded
-    header could recolour, retitle or clear the user's terminal) and bidi overrides
-    (which reorder what is shown) become visible escapes."""
-    return _CONTROL.sub(lambda m: f"\\x{ord(m.group(0)):02x}" if ord(m.group(0)) < 0x100
-                        else f"\\u{ord(m.group(0)):04x}", str(text))
-
-
-def short(text: str, width: int = 70) -> str:
-    text = printable(text)
-    return text if len(text) <= width else text[: width - 1] + "…"
-
-
 def ms(value: float) -> str:
     return f"{value:,.0f}"
 
@@ -49,10 +32,10 @@ def ms(value: float) -> str:
 def render_report(path: str, report: Report) -> str:
     s = report.summary
     cap_key = f"max_age_{report.engine.cap}"
-    out = [f"cors-audit: {path}  (engine: {report.engine.name}, {s['exchanges']} exchanges)", ""]
+    out = [f"cors-audit: {printable(path)}  (engine: {report.engine.name}, {s['exchanges']} exchanges)", ""]
     page_rows = [
-        [short(p.id, 24), short(p.url, 50), p.requests, p.cross_origin, p.preflights, p.redundant_preflights,
-         p.blocked, ms(p.preflight_time_ms), ms(p.avoidable_time_ms),
+        [printable(p.id, 24), printable(p.url, 50), p.requests, p.cross_origin, p.preflights,
+         p.redundant_preflights, p.blocked, ms(p.preflight_time_ms), ms(p.avoidable_time_ms),
          int(p.what_if.get(cap_key, {}).get("preflights_saved", 0))]
         for p in report.pages
     ]
@@ -61,14 +44,14 @@ def render_report(path: str, report: Report) -> str:
     blocked = [f for f in report.flows if f.verdict == "blocked" and not (f.kind == "preflight" and f.pair)]
     if blocked:
         out += ["", "Blocked:"]
-        rows = [[short(f.method, 16), short(f.url, 60), f.cors_error or "network error", short(f.failed_parameter or "", 40),
-                 "yes" if f.never_sent else ""] for f in blocked[:50]]
+        rows = [[printable(f.method, 16), printable(f.url, 60), f.cors_error or "network error",
+                 printable(f.failed_parameter or "", 40), "yes" if f.never_sent else ""] for f in blocked[:50]]
         out.append(_table(rows, ["method", "url", "reason", "parameter", "never sent"]))
         if len(blocked) > 50:
             out.append(f"… and {len(blocked) - 50} more blocked flows (see --format json)")
     if report.findings:
         out += ["", "Findings:"]
-        rows = [[f["severity"], f["id"], short(f["scope"], 40), f["count"], short(f["fix"]["header"], 60)]
+        rows = [[f["severity"], f["id"], printable(f["scope"], 40), f["count"], printable(f["fix"]["header"], 60)]
                 for f in report.findings]
         out.append(_table(rows, ["severity", "finding", "api origin", "flows", "fix"]))
     what_if = "; ".join(

@@ -40,13 +40,17 @@ def _peak_mib(pid: int | str = "self") -> float:
 
 
 def _state(addon) -> dict:
-    if addon.session is None:
-        return {"live_flows": len(addon._live)}
-    a = addon.session.analyzer
+    session = getattr(addon.backend, "session", None)
+    helper = getattr(addon.backend, "helper", None)
+    if session is None:
+        return {"live_flows": len(addon._live),
+                "journal_frames": len(helper.journal) if helper else None,
+                "journal_bytes": helper.journal_bytes if helper else None}
+    a = session.analyzer
     return {
         "live_flows": len(addon._live),
-        "logged": len(addon.session._logged),
-        "begun": len(addon.session._begun),
+        "logged": len(session._logged),
+        "begun": len(session._begun),
         "pages": len(a.pages.pages),
         "page_urls": len(a.pages._by_url),
         "pending_preflights": sum(len(v) for v in a._pending.values()),
@@ -122,7 +126,7 @@ def main(total: int, checkpoints: list[int], in_process: bool = False) -> None:
                     marks.pop(0)
                     addon.sync()
                     gc.collect()
-                    helper = addon.helper.pid if addon.helper is not None else None
+                    helper = getattr(getattr(addon.backend, "helper", None), "pid", None)
                     print(json.dumps({
                         "flows": done, "rss_mib": round(_rss_mib() + (_rss_mib(helper) if helper else 0), 1),
                         "helper_rss_mib": round(_rss_mib(helper), 1) if helper else None,

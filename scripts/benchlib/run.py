@@ -70,6 +70,30 @@ def bench_live(ds: dict, reps: int, warmup: bool = True) -> Pair:
     return side_by_side(f"live-{ds['meta']['exchanges']}", ours, base, reps=reps, cwd=ROOT, warmup=warmup)
 
 
+def checkout(rev: str, out: str) -> str:
+    """The tree of ``rev`` (a commit of this repository), unpacked once under ``out``."""
+    commit = subprocess.run(["git", "rev-parse", "--verify", rev + "^{commit}"], cwd=ROOT, capture_output=True,
+                            text=True, check=True).stdout.strip()
+    directory = os.path.join(out, "against", commit[:12])
+    if not os.path.exists(os.path.join(directory, "cors_addon.py")):
+        os.makedirs(directory, exist_ok=True)
+        archive = subprocess.run(["git", "archive", commit], cwd=ROOT, capture_output=True, check=True).stdout
+        subprocess.run(["tar", "-x", "-C", directory], input=archive, check=True)
+    return directory
+
+
+def bench_live_against(ds: dict, tree: str, reps: int, warmup: bool = True) -> Pair:
+    """This tree's addon against another commit's, each run from its own tree and with
+    it first on ``PYTHONPATH``, so that ``import cors_addon`` finds that tree's package,
+    in the proxy and in its helper: a change to the live path measured side by side."""
+    def replay(root: str) -> list[str]:
+        return ["env", "-C", root, f"PYTHONPATH={root}", *_replay(ds, "-s", os.path.join(root, "cors_addon.py"))]
+
+    _into_page_cache(ds["mitm"])
+    return side_by_side(f"against-{ds['meta']['exchanges']}", replay(ROOT), replay(tree), reps=reps, cwd=ROOT,
+                        warmup=warmup)
+
+
 def bench_live_noise(ds: dict, reps: int) -> Pair:
     """The bare replay against itself, measured as the live ratio is: how far this
     machine moves a ratio that is 1 by construction."""
@@ -126,6 +150,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--only", default="har,live,memory,many", help="comma-separated subset")
     parser.add_argument("--out", default=os.path.join(ROOT, "out", "bench"), help="where data and results go")
     parser.add_argument("--json", metavar="PATH", help="also write the results here")
+    parser.add_argument("--against", metavar="REV",
+                        help="with live: also measure this tree's addon against the one at commit REV")
     args = parser.parse_args(argv)
     only = set(args.only.split(","))
     if args.smoke:
@@ -192,6 +218,20 @@ def main(argv: list[str] | None = None) -> int:
             rows.append((f"  CPU time ratio; peak memory {pair.ours_rss_mib:.0f} MiB vs {pair.base_rss_mib:.0f} MiB; "
                          f"CPU time the hypervisor took meanwhile {pair.steal:.1f} s",
                          f"{pair.cpu_ratio:.3f}x", "", ""))
+
+        if args.against:
+            tree = checkout(args.against, args.out)
+            results["against"] = {"rev": args.against}
+            for n in live_sizes:
+                log(f"live replay, {n:,} flows: this tree against {args.against}")
+                big = n >= 100_000
+                pair = bench_live_against(datasets[n], tree, big_reps if big else reps,
+                                          warmup=not args.smoke and not big)
+                results["against"][n] = {"ratio": pair.ratio, "cpu_ratio": pair.cpu_ratio, "ours_s": pair.ours_wall,
+                                         "theirs_s": pair.base_wall, "pairs": pair.pair_ratios, "steal_s": pair.steal}
+                rows.append((f"  this tree against {args.against}, {n:,} flows ({pair.ours_wall:.1f} s vs "
+                             f"{pair.base_wall:.1f} s; pairs {_each(pair.pair_ratios)}; CPU time "
+                             f"{pair.cpu_ratio:.3f}x)", f"{pair.ratio:.3f}x", "", ""))
 
         n = live_sizes[min(1, len(live_sizes) - 1)]
         log(f"noise: the bare replay against itself, {n:,} flows")
