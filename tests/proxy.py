@@ -18,9 +18,10 @@ ROOT = pathlib.Path(__file__).resolve().parent.parent
 
 
 @contextlib.contextmanager
-def serve(handler: type[BaseHTTPRequestHandler]) -> Iterator[str]:
+def serve(handler: type[BaseHTTPRequestHandler],
+          server: type[ThreadingHTTPServer] = ThreadingHTTPServer) -> Iterator[str]:
     """A server on a free loopback port; its base URL."""
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    httpd = server(("127.0.0.1", 0), handler)
     thread = threading.Thread(target=httpd.serve_forever, daemon=True)
     thread.start()
     try:
