@@ -30,18 +30,17 @@ from mitmproxy.hooks import UpdateHook
 from mitmproxy.log import ALERT
 
 from cors_addon import live_wire as wire
-from cors_addon.engines import ENGINES, get_engine
 from cors_addon.live_backend import Backend, HelperBackend, InProcessBackend, new_worker
 from cors_addon.live_helper import HelperGone
 from cors_addon.live_wire import MAX_LIVE_FLOWS
 from cors_addon.terminal import MAX_URL_CHARS, printable
-from cors_addon.writers import FORMATS, format_for_path
+from cors_addon.live_options import add_options, check_options
+from cors_addon.writers import format_for_path
 
 if TYPE_CHECKING:
     # The analysis is imported where it runs (the helper, or this process once the
     # helper is gone): loading it took mitmproxy's start a twentieth of a second.
     from cors_addon.analyzer import Report
-    from cors_addon.exchange import Exchange
     from cors_addon.live import Annotation
 
 logger = logging.getLogger(__name__)
@@ -120,47 +119,10 @@ class CorsAddon:
     # -- options -----------------------------------------------------------------
 
     def load(self, loader) -> None:
-        loader.add_option(
-            "cors_report", str, "",
-            """Write the CORS audit report here when mitmproxy exits (format from the
-            suffix: .json, .md, .txt, .html; or cors_format). An HTML report keeps
-            every exchange's headers in memory, like hardump.""",
-        )
-        loader.add_option(
-            "cors_format", str, "table",
-            "Format of the cors_report file and of cors.summary.",
-            choices=list(FORMATS),
-        )
-        loader.add_option(
-            "cors_browser", str, "chromium",
-            "Engine profile for Max-Age caps, parsing and preflight-cache rules.",
-            choices=sorted(ENGINES),
-        )
-        loader.add_option(
-            "cors_annotate", str, "",
-            """Write a HAR of all flows with a _cors object on each entry when mitmproxy
-            exits. Like hardump, this keeps flows in memory.""",
-        )
-        loader.add_option(
-            "cors_show_secrets", bool, False,
-            """Show cookies, Authorization values and token-like URL parameters in the
-            log lines, flow comments and reports (hidden by default).""",
-        )
-        loader.add_option(
-            "cors_helper", bool, True,
-            """Run the CORS analysis in a helper process, off the proxy's request path
-            (it falls back to mitmproxy's own process when the helper cannot run).""",
-        )
+        add_options(loader)
 
     def configure(self, updated: set[str]) -> None:
-        if "cors_browser" in updated and ctx.options.cors_browser not in ENGINES:
-            raise exceptions.OptionsError(
-                f"cors_browser must be one of {', '.join(sorted(ENGINES))}, not {ctx.options.cors_browser!r}")
-        if "cors_format" in updated and ctx.options.cors_format not in FORMATS:
-            raise exceptions.OptionsError(f"cors_format must be one of {', '.join(FORMATS)}")
-        if "cors_annotate" in updated and ctx.options.cors_annotate:
-            if not ctx.options.cors_annotate.lower().endswith(".har"):
-                raise exceptions.OptionsError("cors_annotate must name a .har file")
+        check_options(ctx.options, updated)
         self._keep = bool(ctx.options.cors_annotate)
         path = ctx.options.cors_report
         html = bool(path) and format_for_path(path, ctx.options.cors_format) == "html"
@@ -354,39 +316,20 @@ class CorsAddon:
     @command.command("cors.summary")
     def summary(self, flows: Sequence[flow.Flow]) -> str:
         """The CORS audit of the given flows, as the terminal report."""
-        from cors_addon.writers import render
+        from cors_addon.live_commands import summary_text
 
-        return _printable_lines(render([("selected flows", self._report_for(flows))], ctx.options.cors_format,
-                                       show_secrets=ctx.options.cors_show_secrets))
+        return _printable_lines(summary_text(flows, ctx.options))
 
     @command.command("cors.report")
     def report(self, flows: Sequence[flow.Flow], path: types.Path) -> None:
         """Write the CORS audit of the given flows to a file (.json, .md, .txt or .html)."""
-        from cors_addon.audit import analyze
-        from cors_addon.writers import render
+        from cors_addon.live_commands import write_report_file
 
-        fmt = format_for_path(str(path), ctx.options.cors_format)
-        exchanges = self._exchanges_for(flows)
-        report = analyze(exchanges, get_engine(ctx.options.cors_browser))
         try:
-            with open(path, "w", encoding="utf-8") as fh:
-                fh.write(render([("selected flows", report)], fmt, [exchanges],
-                                show_secrets=ctx.options.cors_show_secrets))
+            write_report_file(flows, str(path), ctx.options)
         except OSError as exc:
             raise exceptions.CommandError(f"cannot write {path}: {exc.strerror or exc}") from None
         logger.log(ALERT, f"CORS report written to {path}")
-
-    def _report_for(self, flows: Sequence[flow.Flow]) -> Report:
-        from cors_addon.audit import analyze
-
-        return analyze(self._exchanges_for(flows), get_engine(ctx.options.cors_browser))
-
-    @staticmethod
-    def _exchanges_for(flows: Sequence[flow.Flow]) -> list[Exchange]:
-        from cors_addon.sources.flows import flow_to_exchange, is_http_flow
-
-        http_flows = [f for f in flows if is_http_flow(f)]
-        return [flow_to_exchange(f, i) for i, f in enumerate(http_flows)]
 
 
 SCRIPT_HOOKS = ("load", "configure", "request", "response", "error", "done")

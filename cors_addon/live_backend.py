@@ -38,6 +38,7 @@ from typing import TYPE_CHECKING, Protocol
 from cors_addon import live_wire as wire
 from cors_addon.live_helper import HelperGone, HelperProcess
 from cors_addon.live_wire import MAX_LIVE_FLOWS
+from cors_addon.terminal import MAX_MESSAGE_CHARS, printable
 
 if TYPE_CHECKING:
     from cors_addon.analyzer import Report
@@ -302,10 +303,11 @@ class HelperBackend:
         except Exception as failure:  # a checkpoint that cannot be read: the flows before it are lost
             worker, unseen = new_worker(self.settings), []
             lost = f"; its analysis could not be recovered ({failure}): the report misses the flows before this"
+        why = printable(str(exc), MAX_MESSAGE_CHARS)  # its last words may quote the traffic
         if not started:
-            what = f"CORS helper process did not start ({exc}); analysing in mitmproxy's process"
+            what = f"CORS helper process did not start ({why}); analysing in mitmproxy's process"
         else:
-            what = (f"CORS helper process stopped after {self._flows:,} flows: {exc}; "
+            what = (f"CORS helper process stopped after {self._flows:,} flows: {why}; "
                     f"the analysis goes on in mitmproxy's process")
         what += lost or (", nothing lost" if started else "")
         logger.log(logging.WARNING if started or lost else logging.INFO, what)

@@ -75,6 +75,100 @@ def _cpu_ticks(pid: int) -> int | None:
         return None
 
 
+STDERR_NAME = "stderr.txt"
+
+
+def _spawn(directory: str) -> subprocess.Popen:
+    """The helper, with the addon's package first on its path, its standard error in
+    ``directory`` (a traceback of its own stays off mitmproxy's console), and in a
+    session of its own: a terminal's Ctrl-C reaches the proxy, which then asks the
+    helper for the report, and not the helper itself."""
+    root = os.path.dirname(os.path.dirname(os.path.abspath(cors_addon.__file__)))
+    env = dict(os.environ)
+    env["PYTHONPATH"] = root + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
+    try:
+        with open(os.path.join(directory, STDERR_NAME), "wb") as stderr:
+            return subprocess.Popen(
+                [*worker_command(), directory], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                stderr=stderr, env=env, bufsize=0, close_fds=True, start_new_session=True)
+    except OSError as exc:
+        shutil.rmtree(directory, ignore_errors=True)
+        raise HelperGone(f"could not start {' '.join(worker_command())} ({exc})") from None
+
+
+def last_words(directory: str) -> str:
+    """The last line the helper wrote to its standard error (why it died)."""
+    try:
+        with open(os.path.join(directory, STDERR_NAME), "rb") as fh:
+            fh.seek(max(0, os.fstat(fh.fileno()).st_size - 4096))
+            lines = fh.read().decode("utf-8", "replace").strip().splitlines()
+    except OSError:
+        return ""
+    return lines[-1] if lines else ""
+
+
+class Liveness:
+    """Whether the helper is still getting anywhere: it read or wrote, or at least ran
+    (its CPU time grew, where /proc tells). A stopped or frozen process does none of
+    these; a busy one (a large checkpoint, a long report) still runs."""
+
+    def __init__(self, pid: int) -> None:
+        self.pid = pid
+        self.started = False
+        """It said hello."""
+        self._started_at = self._progress_at = time.monotonic()
+        self._ticks = _cpu_ticks(pid)
+
+    def progress(self) -> None:
+        self._progress_at = time.monotonic()
+
+    def check(self) -> None:
+        """HelperGone when it never said hello in ``START_TIMEOUT``, or has made no
+        progress for ``STALL_SECONDS``."""
+        now = time.monotonic()
+        if not self.started and now - self._started_at > START_TIMEOUT:
+            raise HelperGone(f"it did not start in {START_TIMEOUT:.0f} s")
+        if now - self._progress_at < STALL_SECONDS:
+            return
+        ticks = _cpu_ticks(self.pid)
+        if ticks is not None and ticks != self._ticks:
+            self._ticks, self._progress_at = ticks, now
+            return
+        if self.started or ticks is not None:
+            raise HelperGone(f"it stalled (no progress in {now - self._progress_at:.0f} s)")
+
+
+class Journal:
+    """Every frame sent since the helper's last checkpoint, in order: what the proxy
+    must still be able to analyse itself if the helper goes."""
+
+    def __init__(self) -> None:
+        self.frames: deque[bytes] = deque()
+        self.start = 0
+        """The number of the first frame held."""
+        self.size = 0
+        """Bytes held."""
+        self.limit = JOURNAL_LIMIT
+
+    def append(self, frame: bytes) -> None:
+        self.frames.append(frame)
+        self.size += len(frame)
+
+    def checkpoint(self, frames: int, checkpoint_size: int) -> None:
+        """The helper saved its state after ``frames`` frames: forget those."""
+        held = self.frames
+        while self.start < frames and held:
+            self.size -= len(held.popleft())
+            self.start += 1
+        self.limit = max(JOURNAL_LIMIT, 4 * checkpoint_size)
+
+    def after(self, frames: int) -> list[bytes]:
+        """The frames a checkpoint covering ``frames`` has not seen."""
+        if frames < self.start:
+            raise HelperGone(f"its checkpoint covers {frames} frames, and the proxy forgot {self.start}")
+        return list(self.frames)[frames - self.start:]
+
+
 class HelperProcess:
     def __init__(self, on_messages: Callable[[list], None], on_gone: Callable[[HelperGone], None],
                  loop=None) -> None:
@@ -88,20 +182,7 @@ class HelperProcess:
         if getattr(sys, "frozen", False):
             raise HelperGone("this mitmproxy is a standalone binary, which cannot run Python modules")
         self.directory = tempfile.mkdtemp(prefix="cors-addon-")
-        root = os.path.dirname(os.path.dirname(os.path.abspath(cors_addon.__file__)))
-        env = dict(os.environ)
-        env["PYTHONPATH"] = root + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
-        self._stderr_path = os.path.join(self.directory, "stderr.txt")
-        try:
-            with open(self._stderr_path, "wb") as stderr:
-                # A session of its own: a terminal's Ctrl-C reaches the proxy, which
-                # then asks the helper for the report, and not the helper itself.
-                self.proc = subprocess.Popen(
-                    [*worker_command(), self.directory], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                    stderr=stderr, env=env, bufsize=0, close_fds=True, start_new_session=True)
-        except OSError as exc:
-            shutil.rmtree(self.directory, ignore_errors=True)
-            raise HelperGone(f"could not start {' '.join(worker_command())} ({exc})") from None
+        self.proc = _spawn(self.directory)
         assert self.proc.stdin is not None and self.proc.stdout is not None
         self.in_fd, self.out_fd = self.proc.stdin.fileno(), self.proc.stdout.fileno()
         for fd in (self.in_fd, self.out_fd):
@@ -109,8 +190,6 @@ class HelperProcess:
             _widen(fd)
         self.pid = self.proc.pid
         self.closed = False
-        self.started = False
-        """It said hello."""
         self.gone: list[str] = []
         """Flows the proxy dropped since the last batch, told to the helper with the next."""
         self._buffer = bytearray()
@@ -118,20 +197,18 @@ class HelperProcess:
         self._out: deque[memoryview] = deque()
         """Frames, or what is left of them, that the pipe has not taken yet."""
         self._writing = False
-        self.journal: deque[bytes] = deque()
-        """Every frame since the helper's last checkpoint, in order."""
-        self.journal_start = 0
-        """The number of the journal's first frame."""
-        self.journal_bytes = 0
-        self._journal_limit = JOURNAL_LIMIT
-        self._started_at = self._progress_at = time.monotonic()
-        self._ticks = _cpu_ticks(self.pid)
+        self.journal = Journal()
+        self.liveness = Liveness(self.pid)
         if loop is not None:
             loop.add_reader(self.out_fd, self._read_soon)
 
     @property
     def pending(self) -> bool:
         return bool(self._batch)
+
+    @property
+    def started(self) -> bool:
+        return self.liveness.started
 
     def send(self, message) -> None:
         """Queue a message (ValueError, and nothing queued, when marshal cannot write it)."""
@@ -148,11 +225,10 @@ class HelperProcess:
             data = wire.frame(self._batch)
             self._batch = []
             self.journal.append(data)
-            self.journal_bytes += len(data)
             self._out.append(memoryview(data))
         self._write()
-        if self.journal_bytes > self._journal_limit:
-            raise HelperGone(f"it fell {self.journal_bytes >> 20} MiB behind")
+        if self.journal.size > self.journal.limit:
+            raise HelperGone(f"it fell {self.journal.size >> 20} MiB behind")
 
     def _write(self) -> None:
         out = self._out
@@ -166,14 +242,14 @@ class HelperProcess:
                 if self.loop is None:
                     self._wait(select.POLLOUT, STALL_SECONDS)
                     continue
-                self._check_alive()
+                self.liveness.check()
                 if not self._writing:
                     self._writing = True
                     self.loop.add_writer(self.in_fd, self._write_soon)
                 return
             except OSError as exc:
                 raise HelperGone(self._why(f"its input closed ({exc.strerror or exc})")) from None
-            self._progress_at = time.monotonic()
+            self.liveness.progress()
             if written == len(out[0]):
                 out.popleft()
             else:
@@ -216,27 +292,20 @@ class HelperProcess:
                     self.closed = True
                     self._stop_watching()
                 break
-            self._progress_at = time.monotonic()
+            self.liveness.progress()
             self._buffer += chunk
         got = []
         for message in wire.frames(self._buffer):
             kind = type(message)
             if kind is wire.Checkpoint:
-                self._forget_until(message.frames, message.size)
+                self.journal.checkpoint(message.frames, message.size)
             elif kind is wire.Hello:
-                self.started = True
+                self.liveness.started = True
             else:
                 got.append(message)
         if got:
             self.on_messages(got)
         return got
-
-    def _forget_until(self, frames: int, size: int) -> None:
-        journal = self.journal
-        while self.journal_start < frames and journal:
-            self.journal_bytes -= len(journal.popleft())
-            self.journal_start += 1
-        self._journal_limit = max(JOURNAL_LIMIT, 4 * size)
 
     def wait_for(self, kind: type, timeout: float):
         """Flush, then read replies until one of ``kind`` arrives; HelperGone when the
@@ -264,24 +333,9 @@ class HelperProcess:
         if mask & select.POLLOUT:
             poller.register(self.in_fd, select.POLLOUT)
         if poller.poll(min(timeout, STALL_SECONDS) * 1000):
-            self._progress_at = time.monotonic()
+            self.liveness.progress()
         else:
-            self._check_alive()
-
-    def _check_alive(self) -> None:
-        """HelperGone when the helper has neither read, written nor run for
-        ``STALL_SECONDS`` (CPU time, where /proc tells), or never said hello."""
-        now = time.monotonic()
-        if not self.started and now - self._started_at > START_TIMEOUT:
-            raise HelperGone(f"it did not start in {START_TIMEOUT:.0f} s")
-        if now - self._progress_at < STALL_SECONDS:
-            return
-        ticks = _cpu_ticks(self.pid)
-        if ticks is not None and ticks != self._ticks:
-            self._ticks, self._progress_at = ticks, now
-            return
-        if self.started or ticks is not None:
-            raise HelperGone(f"it stalled (no progress in {now - self._progress_at:.0f} s)")
+            self.liveness.check()
 
     def recover(self):
         """End the helper and hand its analysis over: its replies still in the pipe
@@ -298,9 +352,7 @@ class HelperProcess:
         try:
             saved = load_checkpoint(self.directory)
             frames, worker = saved if saved is not None else (0, Worker())
-            if frames < self.journal_start:
-                raise HelperGone(f"its checkpoint covers {frames} frames, and the proxy forgot {self.journal_start}")
-            unseen: list = list(self.journal)[frames - self.journal_start:]
+            unseen: list = self.journal.after(frames)
             unseen += [wire.decode(data) for data in self._batch]
         finally:
             self._batch = []
@@ -341,7 +393,7 @@ class HelperProcess:
         """End the helper: closing its input ends it once it has read everything; one
         that never said hello has nothing to finish and is killed."""
         self._stop_watching()
-        if not self.started:
+        if not self.liveness.started:
             self._kill()
         for stream in (self.proc.stdin, self.proc.stdout):
             try:
@@ -354,20 +406,10 @@ class HelperProcess:
             self._kill()
         shutil.rmtree(self.directory, ignore_errors=True)
 
-    def last_words(self) -> str:
-        """The last line the helper wrote to its standard error (why it died)."""
-        try:
-            with open(self._stderr_path, "rb") as fh:
-                fh.seek(max(0, os.fstat(fh.fileno()).st_size - 4096))
-                lines = fh.read().decode("utf-8", "replace").strip().splitlines()
-        except OSError:
-            return ""
-        return lines[-1] if lines else ""
-
     def _why(self, what: str) -> str:
         code = self.proc.poll()
         if code is None:
             return what
         cause = f"killed by signal {-code}" if code < 0 else f"exit code {code}"
-        words = self.last_words()
+        words = last_words(self.directory)
         return f"{what} ({cause}{': ' + words if words else ''})"

@@ -44,8 +44,8 @@ def _state(addon) -> dict:
     helper = getattr(addon.backend, "helper", None)
     if session is None:
         return {"live_flows": len(addon._live),
-                "journal_frames": len(helper.journal) if helper else None,
-                "journal_bytes": helper.journal_bytes if helper else None}
+                "journal_frames": len(helper.journal.frames) if helper else None,
+                "journal_bytes": helper.journal.size if helper else None}
     a = session.analyzer
     return {
         "live_flows": len(addon._live),
