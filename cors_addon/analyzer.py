@@ -748,6 +748,9 @@ class Report:
         order = {"error": 0, "warning": 1, "info": 2}
         self.findings.sort(key=lambda f: (order[f["severity"]], -f["count"], f["id"], f["scope"]))
         self.what_if_names = list(analyzer._what_if)
+        self.incomplete: str | None = None
+        """Why the report misses flows it should cover (a live session whose analysis
+        could not all be recovered); None when it is whole."""
 
     @staticmethod
     def _finding(f: _Finding, engine: Engine) -> dict:
@@ -782,7 +785,7 @@ class Report:
                 "preflights_saved": sum(int(p.what_if.get(name, {}).get("preflights_saved", 0)) for p in pages),
                 "time_saved_ms": round(sum(p.what_if.get(name, {}).get("time_saved_ms", 0.0) for p in pages), 1),
             }
-        return {
+        summary = {
             "engine": self.engine.name,
             "exchanges": self.exchanges,
             "pages": sum(p.folded or 1 for p in pages),
@@ -799,6 +802,9 @@ class Report:
             },
             "what_if": what_if,
         }
+        if self.incomplete:
+            summary["incomplete"] = self.incomplete
+        return summary
 
     def as_dict(self, *, include_flows: bool = True) -> dict:
         out = {

@@ -125,6 +125,8 @@ class InProcessBackend:
         self.sink = sink
         self.events = events if events is not None else []
         self.loop = loop
+        self.incomplete: str | None = None
+        """Why the report will miss flows, if it will."""
         self._quiet = quiet or set()
         self._backlog: deque = deque(unseen or ())
         if self._backlog:  # the worker's session keeps its verdicts until then
@@ -187,7 +189,7 @@ class InProcessBackend:
 
     def finish(self, report_path: str, fmt: str, want_report: bool) -> Outcome:
         self.sync()
-        report, lines = self.worker.finish_report(report_path, fmt)
+        report, lines = self.worker.finish_report(report_path, fmt, self.incomplete)
         return Outcome(report.summary, lines, report)
 
     def close(self) -> None:
@@ -302,7 +304,8 @@ class HelperBackend:
             lost = ""
         except Exception as failure:  # a checkpoint that cannot be read: the flows before it are lost
             worker, unseen = new_worker(self.settings), []
-            lost = f"; its analysis could not be recovered ({failure}): the report misses the flows before this"
+            lost = (f"; its analysis could not be recovered ({printable(str(failure), MAX_MESSAGE_CHARS)}): "
+                    f"the report misses the {self._flows:,} flows before this")
         why = printable(str(exc), MAX_MESSAGE_CHARS)  # its last words may quote the traffic
         if not started:
             what = f"CORS helper process did not start ({why}); analysing in mitmproxy's process"
@@ -314,5 +317,7 @@ class HelperBackend:
         self.events.append(what.removeprefix("CORS "))
         backend = InProcessBackend(worker, self.sink, self.events, unseen=unseen, quiet=self._logged,
                                    loop=self.loop)
+        if lost:
+            backend.incomplete = lost.removeprefix("; ")
         self.sink.switch(backend)
         return backend

@@ -232,12 +232,14 @@ class Worker:
         blob = pickle.dumps(report, protocol=pickle.HIGHEST_PROTOCOL) if want_report else None
         return wire.Finished(report.summary, lines, blob)
 
-    def finish_report(self, report_path: str, fmt: str):
+    def finish_report(self, report_path: str, fmt: str, incomplete: str | None = None):
         """Finish the session and write the report the user asked for, here, where the
-        exchanges are; the report and the lines to log."""
+        exchanges are (saying so when it is ``incomplete``); the report and the lines
+        to log."""
         from cors_addon.live import write_report
 
         report = self.session.finish()
+        report.incomplete = incomplete
         lines: list[str] = []
         if report_path:
             lines.append(write_report(report_path, fmt, report, self.session.exchanges,

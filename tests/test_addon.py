@@ -208,6 +208,36 @@ def test_when_the_helper_stops_the_analysis_goes_on_in_process_with_nothing_lost
         assert addon.backend.session.analyzer.exchanges == 4
 
 
+def test_a_helper_whose_analysis_cannot_be_recovered_leaves_a_report_that_says_so(caplog, monkeypatch, tmp_path):
+    """The one way the live report can miss flows: the helper is gone and its
+    checkpoint cannot be read. The analysis goes on from there, and the exit line and
+    the report itself say what is missing."""
+    from cors_addon import live_worker
+
+    def unreadable(directory):
+        raise ValueError("a checkpoint cut short")
+
+    monkeypatch.setattr(live_worker, "load_checkpoint", unreadable)
+    report = tmp_path / "report.json"
+    addon = CorsAddon()
+    with taddons.context(addon) as tctx:
+        caplog.set_level("INFO")
+        tctx.configure(addon, cors_report=str(report))
+        for i in range(3):
+            cycle(addon, make_flow("GET", API + f"/before/{i}", {"Origin": APP}, 200,
+                                   {"Access-Control-Allow-Origin": APP}, 1.0 + i))
+        addon.backend.helper.proc.kill()
+        addon.backend.helper.proc.wait()
+        cycle(addon, make_flow("GET", API + "/after", {"Origin": APP, "Sec-Fetch-Mode": "cors"}, 200, {}, 5.0))
+        addon.done()
+    summary = json.loads(report.read_text())["summary"]
+    assert summary["exchanges"] == 1 and summary["blocked"] == 1
+    assert summary["incomplete"].startswith("its analysis could not be recovered (a checkpoint cut short)")
+    assert "the 3 flows before this" in summary["incomplete"]
+    exit_line = [r.getMessage() for r in caplog.records if r.getMessage().startswith("CORS: ")][-1]
+    assert "could not be recovered" in exit_line
+
+
 @pytest.mark.parametrize("worker, timeout", [
     (["-c", "raise SystemExit(3)"], 20.0),
     (["-c", "import time; time.sleep(60)"], 1.0),
@@ -415,3 +445,16 @@ def test_a_flow_with_a_value_the_wire_cannot_carry_is_logged_and_skipped_not_the
         assert type(addon.backend) is HelperBackend and later.marked == ":no_entry:"
     failures = [r for r in caplog.records if "CORS analysis failed for" in r.getMessage()]
     assert len(failures) == 1 and API + "/odd" in failures[0].getMessage()
+
+
+@pytest.mark.parametrize("fmt", ["table", "markdown", "html", "json"])
+def test_every_format_says_when_a_report_is_incomplete_and_only_then(fmt):
+    from cors_addon.audit import analyze
+    from cors_addon.engines import get_engine
+    from cors_addon.writers import render
+
+    report = analyze([], get_engine("chromium"))
+    assert "ncomplete" not in render([("live capture", report)], fmt, [[]])
+    report.incomplete = "its analysis could not be recovered <here>"
+    text = render([("live capture", report)], fmt, [[]])
+    assert "its analysis could not be recovered" in text and "<here>" not in (text if fmt == "html" else "")

@@ -66,6 +66,8 @@ def render_report(path: str, report: Report) -> str:
     ]
     if what_if:
         out.append(f"What-if: {what_if}.")
+    if s.get("incomplete"):
+        out.append(f"Incomplete: {s['incomplete']}")
     return "\n".join(out)
 
 
