@@ -22,7 +22,8 @@ The failure policy, in one place (the README says it to users):
   ended and its analysis taken back as above.
 - **The exit** waits for the report while the helper makes progress (at most
   ``FINISH_SECONDS``), then takes the analysis back and writes the report here. A
-  report that could not be completed says so on the exit line.
+  report that could not be completed (the helper gone, its checkpoint unreadable)
+  says so, on the exit line and in the report itself.
 - **One flow's analysis raises**: it is logged once with its URL (the traceback the
   first time); the proxy and the rest of the analysis go on.
 """
