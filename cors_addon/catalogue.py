@@ -2,7 +2,8 @@
 
 Blocked flows use Chromium's ``CorsError`` names as ids, so a finding reads exactly
 like DevTools' console and the Issues panel. Every other id is a kebab-case slug that
-never changes once released; the README lists them all (``scripts/gen-findings-doc``).
+never changes once released; ``docs/engine.md`` lists them all (``tests/test_catalogue.py``
+holds the two together).
 """
 
 from __future__ import annotations
