@@ -32,15 +32,15 @@ from mitmproxy.log import ALERT
 from cors_addon import live_wire as wire
 from cors_addon.live_backend import Backend, HelperBackend, InProcessBackend, new_worker
 from cors_addon.live_helper import HelperGone
+from cors_addon.live_options import add_options, check_options
 from cors_addon.live_wire import MAX_LIVE_FLOWS
 from cors_addon.terminal import MAX_URL_CHARS, printable
-from cors_addon.live_options import add_options, check_options
 from cors_addon.writers import format_for_path
 
 if TYPE_CHECKING:
     # The analysis is imported where it runs (the helper, or this process once the
     # helper is gone): loading it took mitmproxy's start a twentieth of a second.
-    from cors_addon.analyzer import Report
+    from cors_addon.report import Report
     from cors_addon.live import Annotation
 
 logger = logging.getLogger(__name__)

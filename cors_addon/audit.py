@@ -9,10 +9,13 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 
-from cors_addon.analyzer import PAIRING_TOLERANCE, Analyzer, FlowResult, Report, is_preflight
+from cors_addon.analyzer import Analyzer, is_preflight
+from cors_addon.pairing import PAIRING_TOLERANCE
 from cors_addon.engines import Engine
 from cors_addon.exchange import Exchange
 from cors_addon.pages import PageTracker
+from cors_addon.report import Report
+from cors_addon.results import FlowResult
 
 BEGIN, DONE = 1, 0
 """At equal times a completion is handled before a start: the preflight that ended in

@@ -17,10 +17,10 @@ from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from functools import partial
 
-from cors_addon.analyzer import Report
 from cors_addon.audit import analyze
 from cors_addon.engines import get_engine
-from cors_addon.errors import EXIT_INPUT, EXIT_INTERNAL, RecordingError
+from cors_addon.errors import EXIT_INPUT, EXIT_INTERNAL, RecordingError, describe
+from cors_addon.report import Report
 from cors_addon.sources.load import Recording, load_recording
 
 
@@ -43,14 +43,11 @@ def default_jobs() -> int:
 
 
 def audit_one(path: str, browser: str, what_if: Sequence[int], *, keep_source: bool, quiet: bool,
-              keep_exchanges: bool = True, progress: Callable[[int, int], None] | None = None,
-              analyze_fn: Callable[..., Report] = analyze, redact: bool = False) -> Outcome:
+              keep_exchanges: bool = True, progress: Callable[[int, int], None] | None = None, redact: bool = False) -> Outcome:
     """Read and analyse one recording. ``keep_exchanges=False`` drops what only the
     HTML report reads, so a worker sends back the report and not every header.
     ``redact``: hand back the report as the writers show it (``redact_report``; its
     numbers, ids and verdicts are the same), so that a worker does that work too."""
-    from cors_addon.cli import _describe
-
     try:
         recording = load_recording(path, keep_source=keep_source)
     except RecordingError as exc:
@@ -58,10 +55,10 @@ def audit_one(path: str, browser: str, what_if: Sequence[int], *, keep_source: b
     out = Outcome(path, [] if quiet else [f"cors-audit: {path}: {w}" for w in recording.warnings])
     total = len(recording.exchanges)
     try:
-        report = analyze_fn(recording.exchanges, get_engine(browser), pages=recording.pages, what_if=what_if,
+        report = analyze(recording.exchanges, get_engine(browser), pages=recording.pages, what_if=what_if,
                          progress=(lambda done: progress(done, total)) if progress else None)
     except Exception as exc:  # an engine bug: say so in one line, audit the others
-        out.messages.append(f"cors-audit: {path}: internal error while analysing ({_describe(exc)}); "
+        out.messages.append(f"cors-audit: {path}: internal error while analysing ({describe(exc)}); "
                             "please report it with this recording")
         out.status = EXIT_INTERNAL
         return out
@@ -113,8 +110,7 @@ class _Flows(list):
 
 
 def audit_all(paths: Sequence[str], browser: str, what_if: Sequence[int], *, jobs: int, keep_source: bool,
-              quiet: bool, keep_exchanges: bool, progress: Callable[[int, int], None] | None = None,
-              analyze_fn: Callable[..., Report] = analyze, redact: bool = False) -> Iterator[Outcome]:
+              quiet: bool, keep_exchanges: bool, progress: Callable[[int, int], None] | None = None, redact: bool = False) -> Iterator[Outcome]:
     """Outcomes in the order of ``paths``; with ``jobs > 1`` and several recordings,
     computed by a pool of ``jobs`` processes. ``progress(done, total)`` is called with
     exchanges analysed for a single recording, with recordings done for several."""
@@ -122,12 +118,12 @@ def audit_all(paths: Sequence[str], browser: str, what_if: Sequence[int], *, job
         for i, path in enumerate(paths):
             one = progress if len(paths) == 1 else None
             yield audit_one(path, browser, what_if, keep_source=keep_source, quiet=quiet, progress=one,
-                            analyze_fn=analyze_fn, redact=redact)
+                            redact=redact)
             if progress and len(paths) > 1:
                 progress(i + 1, len(paths))
         return
     work = partial(_packed, browser=browser, what_if=list(what_if), keep_source=keep_source, quiet=quiet,
-                   keep_exchanges=keep_exchanges, analyze_fn=analyze_fn, redact=redact)
+                   keep_exchanges=keep_exchanges, redact=redact)
     chunk = max(1, min(8, len(paths) // (jobs * 8)))
     with ProcessPoolExecutor(max_workers=min(jobs, len(paths)), initializer=_worker_init) as pool:
         for i, outcome in enumerate(pool.map(work, paths, chunksize=chunk)):

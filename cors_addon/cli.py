@@ -14,9 +14,8 @@ import sys
 from collections.abc import Sequence
 
 from cors_addon import __version__
-from cors_addon.analyzer import Report
-from cors_addon.audit import analyze
 from cors_addon.engines import ENGINES, get_engine
+from cors_addon.report import Report
 from cors_addon.errors import (
     EXIT_FINDINGS,
     EXIT_INPUT,
@@ -24,6 +23,7 @@ from cors_addon.errors import (
     EXIT_OK,
     EXIT_OUTPUT,
     RecordingError,
+    describe,
 )
 from cors_addon.batch import audit_all, default_jobs
 from cors_addon.progress import MIN_EXCHANGES, MIN_FILES, Progress
@@ -67,12 +67,6 @@ def build_parser() -> argparse.ArgumentParser:
                         "(redacted by default; --annotate always keeps the recording whole)")
     parser.add_argument("--version", action="version", version=f"cors-audit {__version__}")
     return parser
-
-
-def _analyze(*args, **kwargs) -> Report:
-    """``analyze`` as this module names it at call time (tests replace ``cli.analyze``);
-    a module-level function, so worker processes can be handed it."""
-    return analyze(*args, **kwargs)
 
 
 def fail_on_matches(words: list[str], reports: list[Report]) -> list[str]:
@@ -130,7 +124,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     jobs = args.jobs if args.jobs is not None else default_jobs()
     for outcome in audit_all(paths, engine.name, args.what_if_max_age, jobs=jobs, keep_source=bool(args.annotate),
                              quiet=args.quiet, keep_exchanges=fmt == "html", progress=progress,
-                             analyze_fn=_analyze, redact=not args.show_secrets and not args.annotate):
+                             redact=not args.show_secrets and not args.annotate):
         if outcome.messages:
             bar.clear()
             for line in outcome.messages:
@@ -217,7 +211,7 @@ def run() -> None:
     except Exception as exc:  # never a traceback: one line, and the documented code
         if os.environ.get("CORS_AUDIT_DEBUG"):
             raise
-        print(f"cors-audit: internal error ({_describe(exc)}); please report it "
+        print(f"cors-audit: internal error ({describe(exc)}); please report it "
               "(CORS_AUDIT_DEBUG=1 shows the traceback)", file=sys.stderr)
         code = EXIT_INTERNAL
     _exit(code)
@@ -232,11 +226,6 @@ def _exit(code: int) -> None:
         except (OSError, ValueError):
             pass
     os._exit(code)
-
-
-def _describe(exc: BaseException) -> str:
-    text = " ".join(str(exc).split())
-    return f"{type(exc).__name__}: {text[:200]}" if text else type(exc).__name__
 
 
 if __name__ == "__main__":

@@ -19,13 +19,13 @@ from collections import Counter
 from collections.abc import Sequence
 from itertools import zip_longest
 
-from cors_addon.analyzer import Report
 from cors_addon.audit import analyze
 from cors_addon.engines import ENGINES, Engine, get_engine
 from cors_addon.errors import EXIT_INPUT, EXIT_OK, EXIT_OUTPUT, RecordingError
 from cors_addon.fetch_rules import origin_of
 from cors_addon.pages import PageTally
 from cors_addon.redact import redact_report
+from cors_addon.report import Report
 from cors_addon.sources.load import Recording, load_recording
 
 SCHEMA = "cors-audit-diff/1"

@@ -15,6 +15,12 @@ EXIT_OUTPUT = 4
 EXIT_INTERNAL = 70
 
 
+def describe(exc: BaseException) -> str:
+    """An exception in one line of at most about 200 characters."""
+    text = " ".join(str(exc).split())
+    return f"{type(exc).__name__}: {text[:200]}" if text else type(exc).__name__
+
+
 class RecordingError(Exception):
     """A recording that cannot be analysed; ``str()`` is the user's one line."""
 

@@ -19,13 +19,15 @@ from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from cors_addon.analyzer import Analyzer, FlowResult, Report
+from cors_addon.analyzer import Analyzer
 from cors_addon.catalogue import FINDINGS
 from cors_addon.engines import get_engine
 from cors_addon.exchange import Exchange
 from cors_addon.live_wire import MAX_LIVE_FLOWS
 from cors_addon.pages import PageTracker
 from cors_addon.redact import redact_text, redact_url
+from cors_addon.report import Report
+from cors_addon.results import FlowResult
 from cors_addon.sources.flows import flow_to_exchange, request_key
 from cors_addon.terminal import (MAX_HEADER_LIST_CHARS, MAX_MESSAGE_CHARS, MAX_METHOD_CHARS, MAX_ORIGIN_CHARS,
                                  MAX_URL_CHARS, printable)
@@ -146,7 +148,7 @@ class LiveSession:
         url = printable(result.url if self.show_secrets else redact_url(result.url), MAX_URL_CHARS)
         origin = printable(result.origin, MAX_ORIGIN_CHARS)
         line = f"BLOCKED {method} {url} from {origin}: {reason} — {message}"
-        fix = fix_line(result)
+        fix = fix_line(result, self.analyzer.engine.cap)
         if fix:
             line += f" Fix: {fix}"
         if result.never_sent:
@@ -154,9 +156,10 @@ class LiveSession:
         return line
 
 
-def fix_line(result: FlowResult) -> str | None:
+def fix_line(result: FlowResult, max_age: int) -> str | None:
     """The fix's header line for a BLOCKED line: the values it quotes from traffic
-    are made printable, as everything else on that line."""
+    are made printable, as everything else on that line. ``max_age``: the engine's cap,
+    as the report's fixes say it."""
     from cors_addon.catalogue import render_fix
 
     if not result.cors_error or result.cors_error not in FINDINGS:
@@ -169,7 +172,7 @@ def fix_line(result: FlowResult) -> str | None:
         "origin": printable(result.origin or "", MAX_ORIGIN_CHARS),
         "methods": printable(", ".join(sorted(methods)) or result.method, MAX_HEADER_LIST_CHARS),
         "headers": printable(", ".join(sorted(headers)) or "Content-Type", MAX_HEADER_LIST_CHARS),
-        "max_age": "7200",
+        "max_age": str(max_age),
     })["header"]
 
 

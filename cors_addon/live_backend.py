@@ -42,7 +42,7 @@ from cors_addon.live_wire import MAX_LIVE_FLOWS
 from cors_addon.terminal import MAX_MESSAGE_CHARS, printable
 
 if TYPE_CHECKING:
-    from cors_addon.analyzer import Report
+    from cors_addon.report import Report
     from cors_addon.live import Annotation
     from cors_addon.live_worker import Worker
 

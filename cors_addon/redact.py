@@ -221,7 +221,7 @@ def _redact_page(page):
 
 
 def redact_report(report):
-    """A copy of a :class:`~cors_addon.analyzer.Report` whose flows, pages and
+    """A copy of a :class:`~cors_addon.report.Report` whose flows, pages and
     findings show no secrets; numbers, ids and verdicts are unchanged. A report this
     returned is returned as it is (the CLI redacts each recording's report as it
     arrives from its worker, then renders)."""

@@ -37,8 +37,8 @@ from http.client import HTTPConnection
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from tests.proxy import serve
+from tests.conftest import ROOT
 
-ROOT = pathlib.Path(__file__).resolve().parent.parent
 MITMDUMP = pathlib.Path(sys.executable).with_name("mitmdump")
 
 PAGE_ORIGIN = "http://app.test"

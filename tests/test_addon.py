@@ -12,8 +12,8 @@ from mitmproxy.test import taddons, tflow
 from cors_addon import live_wire as wire
 from cors_addon.addon import CorsAddon
 from cors_addon.live_backend import HelperBackend, InProcessBackend
+from tests.conftest import ROOT
 
-ROOT = pathlib.Path(__file__).resolve().parent.parent
 APP, API = "http://app.test", "http://api.test"
 
 

@@ -1,10 +1,10 @@
 """The live addon loads into a mitmproxy that has no other packages installed."""
 
-import pathlib
 import subprocess
 import sys
 
-ROOT = pathlib.Path(__file__).resolve().parent.parent
+from tests.conftest import ROOT
+
 
 SCRIPT = r'''
 import importlib.abc, sys

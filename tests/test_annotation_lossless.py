@@ -14,15 +14,14 @@ import contextlib
 import gzip
 import io
 import json
-import pathlib
 import zlib
 
 import pytest
 
 from cors_addon.cli import main
 from tests.bad_inputs.make_corpus import CASES, CORPUS
+from tests.conftest import ROOT
 
-ROOT = pathlib.Path(__file__).resolve().parent.parent
 RECORDINGS = sorted(p for p in (ROOT / "recordings").rglob("*.har"))
 ODD = [CORPUS / c.name for c in CASES if c.exit == 0]
 

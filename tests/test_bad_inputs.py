@@ -20,8 +20,8 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 
 from tests.bad_inputs.make_corpus import CASES, CORPUS, SPECIAL, Case, write
+from tests.conftest import ROOT
 
-ROOT = pathlib.Path(__file__).resolve().parent.parent
 ALL = CASES + SPECIAL
 
 
@@ -181,9 +181,9 @@ def test_one_bad_file_does_not_stop_the_others(tmp_path, capsys):
 
 def test_internal_error_is_one_line_with_exit_70(tmp_path, monkeypatch):
     """A bug in the engine still ends in one line and the documented code."""
-    script = ("import cors_addon.cli as c\n"
+    script = ("import cors_addon.batch as b, cors_addon.cli as c\n"
               "def boom(*a, **k): raise RuntimeError('injected\\nfailure')\n"
-              "c.analyze = boom\n"
+              "b.analyze = boom\n"
               "c.run()\n")
     proc = subprocess.run([sys.executable, "-c", script, str(CORPUS / "good.har"), str(CORPUS / "bom.har")],
                           capture_output=True, text=True, cwd=ROOT)

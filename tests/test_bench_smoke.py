@@ -10,7 +10,6 @@ from __future__ import annotations
 import dataclasses
 import io
 import json
-import pathlib
 import subprocess
 import sys
 
@@ -24,8 +23,8 @@ from cors_addon.headers import Headers
 from cors_addon.pages import FOLDED_PAGE, PageTracker
 from cors_addon.progress import Progress
 from cors_addon.sources.load import load_recording
+from tests.conftest import ROOT
 
-ROOT = pathlib.Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "scripts"))
 
 from benchlib.render import write_har, write_mitm  # noqa: E402

@@ -1,12 +1,11 @@
 """The findings catalogue: every finding documented, every fix renderable."""
 
-import pathlib
 
 import pytest
 
 from cors_addon.catalogue import FINDINGS, render_fix
+from tests.conftest import ROOT
 
-ROOT = pathlib.Path(__file__).resolve().parent.parent
 ENGINE_DOC = (ROOT / "docs" / "engine.md").read_text()
 README = (ROOT / "README.md").read_text()
 

@@ -2,15 +2,14 @@
 API added Access-Control-Max-Age: 600 (scripts/lab/record_maxage.py)."""
 
 import json
-import pathlib
 
 import pytest
 
 from cors_addon.cli import main
 from cors_addon.diff import match_pages
 from cors_addon.pages import PageTally
+from tests.conftest import ROOT
 
-ROOT = pathlib.Path(__file__).resolve().parent.parent
 BEFORE = str(ROOT / "recordings/maxage-before/flows.har")
 AFTER = str(ROOT / "recordings/maxage-after/flows.har")
 METRICS = ("preflights", "redundant_preflights", "blocked", "preflight_time_ms", "avoidable_time_ms")

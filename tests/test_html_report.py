@@ -3,7 +3,6 @@ fetched, nothing from traffic unescaped, no secrets; and in a real Chromium."""
 
 import json
 import os
-import pathlib
 from html.parser import HTMLParser
 
 import pytest
@@ -17,11 +16,10 @@ from cors_addon.sources.load import load_recording
 from cors_addon.writers.html import HtmlSource, render_html
 from tests.builders import API, APP, allow, exchange, preflight
 from tests.test_addon import cycle, make_flow
+from tests.conftest import CHROMIUM, ROOT, require_browser
 
-ROOT = pathlib.Path(__file__).resolve().parent.parent
 LAB = ROOT / "recordings/lab-chromium/flows.har"
 MAXAGE = ROOT / "recordings/maxage-before/flows.har"
-CHROMIUM = "/usr/bin/chromium"
 ENGINES = ("chromium", "firefox", "webkit")
 AGES = (600, 7200, 86400)
 PAGE_KEYS = ("requests", "cross_origin_requests", "preflights", "redundant_preflights", "blocked",
@@ -216,10 +214,7 @@ def test_live_addon_writes_the_html_report_on_exit(tmp_path):
 def test_lab_report_in_chromium(lab_html, tmp_path):
     """Opened from disk: no request but the file itself, no console message of level
     error, a waterfall per page with preflights grouped, numbers as rendered."""
-    if not os.path.exists(CHROMIUM):
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"{CHROMIUM} is not installed")
-        pytest.skip(f"{CHROMIUM} is not installed")
+    require_browser(CHROMIUM)
     from playwright.sync_api import sync_playwright
 
     doc = json_report(tmp_path)

@@ -9,7 +9,6 @@ with a message, except under ``CI=true`` where a missing browser is a failure.
 from __future__ import annotations
 
 import json
-import os
 import pathlib
 import subprocess
 import sys
@@ -18,9 +17,9 @@ from datetime import datetime
 import pytest
 
 from tests.lab.compare import compare, load, page_tallies
+from tests.conftest import CHROMIUM, FIREFOX, ROOT, require_browser
 
-ROOT = pathlib.Path(__file__).resolve().parent.parent
-BROWSERS = {"chromium": "/usr/bin/chromium", "firefox": "/usr/bin/firefox-esr"}
+BROWSERS = {"chromium": CHROMIUM, "firefox": FIREFOX}
 
 
 def check_agreement(lab: pathlib.Path, browser: str) -> None:
@@ -61,20 +60,12 @@ def test_har_and_flow_file_of_a_lab_run_give_the_same_verdicts():
     assert verdicts(from_har) == verdicts(from_mitm)
 
 
-def require_browser(browser: str) -> None:
-    if not os.path.exists(BROWSERS[browser]):
-        message = f"{BROWSERS[browser]} is not installed (apt-get install {os.path.basename(BROWSERS[browser])})"
-        if os.environ.get("CI") == "true":
-            pytest.fail(message)
-        pytest.skip(message)
-
-
 @pytest.mark.browser
 @pytest.mark.parametrize("browser", sorted(BROWSERS))
 def test_fresh_lab_run_with_the_addon_live(browser, tmp_path):
     """Re-record the lab now, with cors_addon.py loaded into mitmdump: verdicts must
     agree, and the addon's BLOCKED lines must appear while the browser still runs."""
-    require_browser(browser)
+    require_browser(BROWSERS[browser])
     out = tmp_path / browser
     proc = subprocess.run(
         [sys.executable, "-m", f"scripts.lab.run_{browser}", "--out", str(out), "--addon", str(ROOT / "cors_addon.py")],

@@ -13,7 +13,8 @@ import random
 import time
 from collections import Counter
 
-from cors_addon.analyzer import MAX_FLOWS_PER_FINDING, Analyzer
+from cors_addon.analyzer import Analyzer
+from cors_addon.findings_book import MAX_FLOWS_PER_FINDING
 from cors_addon.engines import get_engine
 from cors_addon.exchange import Exchange
 from cors_addon.headers import Headers
@@ -99,19 +100,19 @@ def generate(seed=7):
 def state_sizes(a: Analyzer) -> dict[str, int]:
     findings = list(a.findings.values())
     return {
-        "pending": sum(len(v) for v in a._pending.values()),
-        "pending_order": len(a._pending_order),
-        "paired": len(a._paired),
-        "recent": len(a._recent),
-        "templates": len(a._templates),
+        "pending": sum(len(v) for v in a.pairing.pending.values()),
+        "pending_order": len(a.pairing.order),
+        "paired": len(a.pairing.paired),
+        "recent": len(a.redundancy._recent),
+        "templates": len(a.redundancy._templates),
         "cache": len(a.cache._entries),
-        "answers": len(a.answers._entries),
-        "what_if": max((len(c._entries) for _, c in a._what_if.values()), default=0),
+        "answers": len(a.redundancy.answers._entries),
+        "what_if": max((len(c._entries) for _, c in a.redundancy.what_if.values()), default=0),
         "flows": len(a.flows),
         "findings": len(findings),
         "finding_flows": max((len(f.flows) for f in findings), default=0),
         "finding_origins": max((len(f.origins) for f in findings), default=0),
-        "cors_targets": len(a._cors_targets),
+        "cors_targets": len(a.cors_targets),
         "pages": len(a.pages.pages),
         "page_urls": len(a.pages._by_url),
     }

@@ -18,7 +18,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from cors_addon.analyzer import MAX_FLOWS_PER_FINDING, Analyzer
+from cors_addon.analyzer import Analyzer
+from cors_addon.findings_book import MAX_FLOWS_PER_FINDING
 from cors_addon.audit import analyze
 from cors_addon.engines import ENGINES
 from cors_addon.exchange import Exchange

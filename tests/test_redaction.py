@@ -19,6 +19,7 @@ from cors_addon.redact import (
     redact_url,
 )
 from cors_addon.writers import FORMATS
+from tests.conftest import ROOT
 
 APP, API = "http://app.test", "http://api.test"
 JWT = "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJTRUNSRVQxMCJ9.c2lnbmF0dXJlMTA"
@@ -191,12 +192,10 @@ def test_the_shortcut_for_plain_urls_changes_nothing_redaction_would_change(sche
 
 
 def test_the_shortcut_agrees_on_every_recorded_url():
-    import pathlib
-
     from cors_addon.redact import _nothing_to_redact, _redact_url
     from cors_addon.sources.load import load_recording
 
-    root = pathlib.Path(__file__).resolve().parent.parent / "recordings"
+    root = ROOT / "recordings"
     urls = {ex.url for path in root.glob("*/*.har") for ex in load_recording(str(path)).exchanges}
     taken = [u for u in urls if _nothing_to_redact(u)]
     assert len(taken) > len(urls) / 3  # the shortcut is the common case

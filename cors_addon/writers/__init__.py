@@ -1,4 +1,4 @@
-"""Writers turn a :class:`~cors_addon.analyzer.Report` into text for people and tools."""
+"""Writers turn a :class:`~cors_addon.report.Report` into text for people and tools."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:  # the addon imports this module for its option choices, at every mitmproxy start
-    from cors_addon.analyzer import Report
+    from cors_addon.report import Report
     from cors_addon.exchange import Exchange
 
 FORMATS = ("table", "json", "markdown", "html")

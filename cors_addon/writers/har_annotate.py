@@ -16,7 +16,8 @@ from datetime import datetime, timezone
 from typing import Any
 
 from cors_addon import SCHEMA
-from cors_addon.analyzer import FlowResult, Report
+from cors_addon.report import Report
+from cors_addon.results import FlowResult
 
 ENTRY_KEY = "_cors"
 SUMMARY_KEY = "_corsSummary"

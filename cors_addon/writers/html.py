@@ -18,13 +18,14 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 
 from cors_addon import __version__
-from cors_addon.analyzer import FlowResult, Report
 from cors_addon.engines import ENGINES
 from cors_addon.exchange import Exchange
 from cors_addon.fetch_rules import cors_unsafe_header_names
 from cors_addon.pages import PageTally
-from cors_addon.writers.html_waterfall import Row, layout
 from cors_addon.redact import SECRET_HEADERS, redact_header, redact_report, redact_url, redact_value
+from cors_addon.report import Report
+from cors_addon.results import FlowResult
+from cors_addon.writers.html_waterfall import Row, layout
 
 WHAT_IF_AGES = (600, 7200, 86400)
 ENGINE_ORDER = ("chromium", "firefox", "webkit")

@@ -13,9 +13,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
-from cors_addon.analyzer import FlowResult
 from cors_addon.exchange import Exchange
 from cors_addon.redact import redact_url
+from cors_addon.results import FlowResult
 
 CROSS_ORIGIN_KINDS = ("preflight", "preflighted", "simple")
 MAX_ROWS = 300

@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 
 from cors_addon import SCHEMA
-from cors_addon.analyzer import Report
+from cors_addon.report import Report
 
 TOTAL_KEYS = (
     "exchanges", "pages", "cross_origin_requests", "preflights", "redundant_preflights",

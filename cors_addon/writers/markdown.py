@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 
-from cors_addon.analyzer import Report
+from cors_addon.report import Report
 
 _SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|<>~])")
 
@@ -42,7 +42,7 @@ def render_report(path: str, report: Report) -> str:
         f"**{s['preflights']} preflights** ({s['redundant_preflights']} redundant), "
         f"**{s['blocked']} blocked**; {s['preflight_time_ms']:,.0f} ms in preflights, "
         f"{s['avoidable_time_ms']:,.0f} ms avoidable.",
-        *([f"", f"**Incomplete:** {s['incomplete']}"] if s.get("incomplete") else []),
+        *(["", f"**Incomplete:** {s['incomplete']}"] if s.get("incomplete") else []),
         "",
         "| page | requests | preflights | redundant | blocked | preflight ms | avoidable ms |",
         "|---|---:|---:|---:|---:|---:|---:|",

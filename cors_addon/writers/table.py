@@ -6,7 +6,7 @@ bare mitmproxy, so a plain fallback keeps this writer dependency-free there.
 
 from __future__ import annotations
 
-from cors_addon.analyzer import Report
+from cors_addon.report import Report
 from cors_addon.terminal import printable
 
 try:

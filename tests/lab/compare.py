@@ -12,9 +12,10 @@ import pathlib
 from dataclasses import dataclass
 from urllib.parse import urljoin
 
-from cors_addon.analyzer import FlowResult, Report
 from cors_addon.audit import analyze
 from cors_addon.engines import get_engine
+from cors_addon.report import Report
+from cors_addon.results import FlowResult
 from cors_addon.sources.load import load_recording
 
 SLACK = 0.25
