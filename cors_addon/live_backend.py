@@ -107,7 +107,8 @@ def new_worker(settings: Settings) -> Worker:
 
 
 def configure_message(settings: Settings) -> wire.Configure:
-    return wire.Configure(settings.browser, settings.keep_flows, settings.keep_exchanges, settings.show_secrets)
+    return wire.Configure(settings.browser, settings.keep_flows, settings.keep_exchanges, settings.show_secrets,
+                          wire.CHECKPOINT_BYTES)
 
 
 class InProcessBackend:

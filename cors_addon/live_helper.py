@@ -217,7 +217,11 @@ class HelperProcess:
             self.flush()
 
     def flush(self) -> None:
-        """Frame the batch, journal it and write what the pipe takes."""
+        """Frame the batch, journal it and write what the pipe takes; read the replies
+        already there first. An event loop that replays a file (``mitmdump -nr``) never
+        runs its readers until the file is done: without this read, no checkpoint
+        reached the journal and it grew with the whole replay."""
+        self._read()
         if self._batch:
             if self.gone:
                 self._batch.append(wire.encode(wire.Gone(self.gone)))

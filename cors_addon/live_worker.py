@@ -30,7 +30,7 @@ from collections import OrderedDict
 from cors_addon import live_wire as wire
 from cors_addon.headers import Headers
 from cors_addon.live import Annotation
-from cors_addon.live_wire import MAX_LIVE_FLOWS
+from cors_addon.live_wire import CHECKPOINT_BYTES, MAX_LIVE_FLOWS
 
 
 class _Error:
@@ -150,6 +150,7 @@ class Worker:
         """Flows the proxy no longer holds (:class:`~cors_addon.live_wire.Gone`)."""
         self._requests: OrderedDict[str, object] = OrderedDict()
         """Each flow's request as the ``request`` hook saw it, until its completion."""
+        self.checkpoint_bytes = CHECKPOINT_BYTES
 
     def _annotate(self, note: Annotation) -> None:
         if note.metadata is None:
@@ -190,6 +191,7 @@ class Worker:
             self.session = LiveSession(message.browser, keep_flows=message.keep_flows,
                                        keep_exchanges=message.keep_exchanges, show_secrets=message.show_secrets,
                                        on_annotation=self._annotate)
+            self.checkpoint_bytes = message.checkpoint_bytes
         elif kind is wire.Gone:
             if len(self._gone) > MAX_LIVE_FLOWS:
                 self._gone.clear()  # a verdict for a flow forgotten here is dropped by the proxy
@@ -248,12 +250,6 @@ class Worker:
 
 
 CHECKPOINT_NAME = "state.pickle"
-CHECKPOINT_BYTES = 8 << 20
-"""Input the helper takes in between two checkpoints, at least; more once its state
-is larger (at least twice its last checkpoint), so saving costs a bounded share of
-the analysis however long the session: about 20 ms for the state of a session
-without a per-flow report, against 0.3 s of analysis for 8 MiB of flows."""
-
 
 def save_checkpoint(directory: str, frames: int, worker: Worker) -> int:
     """The worker's state after ``frames`` frames, replacing the last checkpoint at
@@ -294,7 +290,7 @@ def main(argv: list[str]) -> int:
     send([wire.Hello(os.getpid())])
     buffer = bytearray()
     frames = unsaved = 0
-    threshold = CHECKPOINT_BYTES
+    threshold = 0
     running = True
     while running:
         chunk = stdin.read1(1 << 20)
@@ -311,10 +307,10 @@ def main(argv: list[str]) -> int:
         replies = worker.replies()
         if replies:
             send(replies)
-        if running and directory and unsaved >= threshold:
+        if running and directory and unsaved >= max(threshold, worker.checkpoint_bytes):
             size = save_checkpoint(directory, frames, worker)
             send([wire.Checkpoint(frames, size)])
-            unsaved, threshold = 0, max(CHECKPOINT_BYTES, 2 * size)
+            unsaved, threshold = 0, 2 * size
     if directory:  # the proxy has what it asked for, or is gone: nobody will read them
         shutil.rmtree(directory, ignore_errors=True)
     return 0

@@ -458,3 +458,33 @@ def test_every_format_says_when_a_report_is_incomplete_and_only_then(fmt):
     report.incomplete = "its analysis could not be recovered <here>"
     text = render([("live capture", report)], fmt, [[]])
     assert "its analysis could not be recovered" in text and "<here>" not in (text if fmt == "html" else "")
+
+
+def test_the_journal_stays_bounded_when_the_event_loop_never_runs_readers(monkeypatch):
+    """A replay (``mitmdump -nr``) feeds the hooks without letting the event loop run
+    its readers: the proxy must still hear the helper's checkpoints and forget what
+    they cover, or it keeps the whole session in memory."""
+    import asyncio
+    import time
+
+    from mitmproxy import io
+
+    monkeypatch.setattr(wire, "CHECKPOINT_BYTES", 64 << 10)
+    with open(ROOT / "recordings" / "lab-chromium" / "flows.mitm", "rb") as fh:
+        flows = [f for f in io.FlowReader(fh).stream() if isinstance(f, http.HTTPFlow)]
+
+    async def replay():
+        addon = CorsAddon()
+        with taddons.context(addon):
+            for round_ in range(6):
+                for f in flows:
+                    f.id = f"{round_}-{f.id.split('-', 1)[-1]}"
+                    addon.request(f)
+                    addon.response(f)
+                time.sleep(0.3)  # the helper catches up; the loop still runs nothing
+            journal = addon.backend.helper.journal
+            sent = journal.start + len(journal.frames)
+            return journal.start, sent, journal.size
+
+    forgotten, sent, held = asyncio.run(replay())
+    assert 0 < forgotten <= sent, (forgotten, sent, held)
