@@ -211,6 +211,8 @@ class HelperBackend:
         """Flows whose BLOCKED line came since the helper's last checkpoint: taken back,
         the analysis finds them again and must not log them twice."""
         self._flush_scheduled = False
+        self._closed = False
+        """The session is over: a flush still scheduled has nothing to do."""
         self._flows = 0
         self.helper = HelperProcess(self._replies, self._take_back, loop)
         self.helper.send(configure_message(settings))
@@ -253,7 +255,7 @@ class HelperBackend:
 
     def _flush(self) -> None:
         self._flush_scheduled = False
-        if self.sink.backend is not self:
+        if self._closed or self.sink.backend is not self:
             return
         try:
             self.helper.flush()
@@ -289,10 +291,11 @@ class HelperBackend:
             done = self.helper.wait_for(wire.Finished, FINISH_SECONDS)
         except HelperGone as exc:
             return self._take_back(exc).finish(report_path, fmt, want_report)
-        self.helper.close()
+        self.close()
         return Outcome(done.summary, done.log_lines, pickle.loads(done.report) if done.report else None)
 
     def close(self) -> None:
+        self._closed = True
         self.helper.close()
 
     def _take_back(self, exc: HelperGone) -> InProcessBackend:
