@@ -282,8 +282,9 @@ class HelperProcess:
             self.on_gone(exc)
 
     def _read(self) -> list:
-        """Read every reply already there, act on the pipe's own (hello, checkpoints)
-        and hand the others to ``on_messages``; the others."""
+        """Read every reply already there (until the end, on a blocking pipe), act on
+        the pipe's own (hello, checkpoints) and hand the others, checkpoints too (the
+        backend keeps state per checkpoint), to ``on_messages``; those."""
         while True:
             try:
                 chunk = os.read(self.out_fd, 1 << 20)
@@ -301,12 +302,12 @@ class HelperProcess:
         got = []
         for message in wire.frames(self._buffer):
             kind = type(message)
+            if kind is wire.Hello:
+                self.liveness.started = True
+                continue
             if kind is wire.Checkpoint:
                 self.journal.checkpoint(message.frames, message.size)
-            elif kind is wire.Hello:
-                self.liveness.started = True
-            else:
-                got.append(message)
+            got.append(message)
         if got:
             self.on_messages(got)
         return got
@@ -364,17 +365,8 @@ class HelperProcess:
         return worker, unseen
 
     def _read_rest(self) -> None:
-        """What the helper wrote before it ended."""
+        """What the helper wrote before it ended: read to the end of its output."""
         os.set_blocking(self.out_fd, True)
-        while not self.closed:
-            try:
-                chunk = os.read(self.out_fd, 1 << 20)
-            except OSError:
-                break
-            if not chunk:
-                self.closed = True
-                break
-            self._buffer += chunk
         self._read()
 
     def _kill(self) -> None:

@@ -460,7 +460,7 @@ def test_every_format_says_when_a_report_is_incomplete_and_only_then(fmt):
     assert "its analysis could not be recovered" in text and "<here>" not in (text if fmt == "html" else "")
 
 
-def test_the_journal_stays_bounded_when_the_event_loop_never_runs_readers(monkeypatch):
+def test_the_journal_stays_bounded_when_the_event_loop_never_runs_readers(monkeypatch, caplog):
     """A replay (``mitmdump -nr``) feeds the hooks without letting the event loop run
     its readers: the proxy must still hear the helper's checkpoints and forget what
     they cover, or it keeps the whole session in memory."""
@@ -484,7 +484,10 @@ def test_the_journal_stays_bounded_when_the_event_loop_never_runs_readers(monkey
                 time.sleep(0.3)  # the helper catches up; the loop still runs nothing
             journal = addon.backend.helper.journal
             sent = journal.start + len(journal.frames)
-            return journal.start, sent, journal.size
+            logged = sum(r.getMessage().startswith("BLOCKED") for r in caplog.records)
+            return journal.start, sent, journal.size, len(addon.backend._logged), logged
 
-    forgotten, sent, held = asyncio.run(replay())
+    caplog.set_level("INFO")
+    forgotten, sent, held, remembered, logged = asyncio.run(replay())
     assert 0 < forgotten <= sent, (forgotten, sent, held)
+    assert 0 < remembered < logged  # the backend remembers the BLOCKED lines since the last checkpoint only
